@@ -1,0 +1,1 @@
+"""Activities: the case workflow's side effects and lookups (the adapters' side)."""

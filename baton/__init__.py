@@ -1,0 +1,1 @@
+"""Baton's adapters: settings, the documentation store, the embedded server, client and CLI."""

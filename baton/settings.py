@@ -1,0 +1,79 @@
+"""Settings from the environment and the escalation policy from its file."""
+
+from __future__ import annotations
+
+import tomllib
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.policy import EscalationPolicy
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "config" / "escalation.toml"
+TASK_QUEUE = "baton-cases"
+
+
+class ConfigError(Exception):
+    """The policy file is missing, unreadable or invalid; the message names the key."""
+
+
+def load_policy(path: Path | str) -> EscalationPolicy:
+    """Read and validate the escalation policy at ``path``."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+        raise ConfigError(f"{path}: {err}") from None
+    try:
+        return EscalationPolicy.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(f"{path}: invalid configuration\n{describe(err)}") from None
+
+
+def describe(err: ValidationError) -> str:
+    """One line per problem: the dotted key and what is wrong with it."""
+    lines = []
+    for e in err.errors(include_url=False):
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        lines.append(f"  {key}: {e['msg']}")
+    return "\n".join(lines)
+
+
+class Settings(BaseSettings):
+    """Everything the worker, client and CLI read from the environment."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    temporal_address: str | None = None
+    """Connect to this cluster; unset means: start the embedded dev server."""
+    temporal_namespace: str = "default"
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
+    temporal_tls_ca: Path | None = None
+    temporal_api_key: str | None = None
+    baton_task_queue: str = TASK_QUEUE
+    baton_config: Path = DEFAULT_CONFIG
+    baton_data_dir: Path = PROJECT_ROOT / ".data"
+    baton_database_url: str | None = None
+    baton_dev_server_port: int = 7233
+    baton_dev_ui_port: int = 8233
+
+    @property
+    def database_url(self) -> str:
+        """The documentation store: ``BATON_DATABASE_URL`` or SQLite under the data dir."""
+        return self.baton_database_url or f"sqlite:///{self.baton_data_dir / 'baton.db'}"
+
+    @property
+    def embedded_server(self) -> bool:
+        """Whether ``worker.py`` starts its own Temporal dev server."""
+        return not self.temporal_address
+
+    @cached_property
+    def policy(self) -> EscalationPolicy:
+        """The validated escalation policy."""
+        return load_policy(self.baton_config)

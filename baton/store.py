@@ -1,0 +1,209 @@
+"""The documentation store: every case on record, and the notification outbox.
+
+sqlmodel tables on SQLite by default (``.data/baton.db``) or any SQLAlchemy URL
+(``BATON_DATABASE_URL=postgresql+psycopg://...``). Every write is idempotent, so a
+retried activity or a replayed workflow never duplicates a row.
+
+Personal data: the ``message`` table holds the customer's texts and the ``case`` table
+the customer's name inside ``view_json``; nothing else stores them.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Column, Engine, Text, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Field, Session, SQLModel, create_engine, select
+
+from domain.models import CaseRecordBatch, Notification
+
+
+class CaseRow(SQLModel, table=True):
+    """The current record of one case (newest revision wins)."""
+
+    __tablename__ = "case"
+    case_id: str = Field(primary_key=True)
+    revision: int
+    state: str = Field(index=True)
+    level: int
+    severity: str
+    path: str
+    tier: str | None = None
+    assigned_team: str | None = Field(default=None, index=True)
+    assigned_agent: str | None = None
+    customer_id: str = Field(index=True)
+    customer_tier: str
+    language: str
+    channel: str
+    outcome: str | None = None
+    opened_at: datetime
+    updated_at: datetime
+    view_json: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class CaseEventRow(SQLModel, table=True):
+    """One transition of a case, with its cause and time."""
+
+    __tablename__ = "case_event"
+    case_id: str = Field(primary_key=True)
+    seq: int = Field(primary_key=True)
+    at: datetime
+    trigger: str
+    from_state: str
+    to_state: str
+    level: int
+    severity: str
+    tier: str | None = None
+    team: str | None = None
+    agent: str | None = None
+    cause: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class MessageRow(SQLModel, table=True):
+    """One message of a case's transcript (personal data)."""
+
+    __tablename__ = "message"
+    case_id: str = Field(primary_key=True)
+    seq: int = Field(primary_key=True)
+    message_id: str
+    author: str
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    amount: float | None = None
+    at: datetime
+
+
+class OutboxRow(SQLModel, table=True):
+    """A notification, stored once per idempotency key."""
+
+    __tablename__ = "outbox"
+    key: str = Field(primary_key=True)
+    case_id: str = Field(index=True)
+    event: str
+    recipient: str
+    recipient_kind: str
+    channel: str
+    language: str
+    subject: str = Field(sa_column=Column(Text, nullable=False))
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    context_json: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = "pending"
+    created_at: datetime
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite files get WAL and their folder created."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+class CaseStore:
+    """Idempotent writes of case records and outbox entries."""
+
+    def __init__(self, url: str) -> None:
+        """Open the store at ``url`` and create missing tables."""
+        self.engine = make_engine(url)
+        SQLModel.metadata.create_all(self.engine)
+
+    def _insert(self) -> Any:
+        return postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+
+    def write_case(self, batch: CaseRecordBatch) -> None:
+        """Upsert the case row (only if newer) and insert new events and messages once."""
+        v = batch.view
+        row = {
+            "case_id": v.case_id,
+            "revision": batch.revision,
+            "state": v.state.value,
+            "level": int(v.level),
+            "severity": v.severity.value,
+            "path": v.path,
+            "tier": v.tier.value if v.tier else None,
+            "assigned_team": v.assigned_team,
+            "assigned_agent": v.assigned_agent,
+            "customer_id": v.customer.id,
+            "customer_tier": v.customer.tier.value,
+            "language": v.customer.language.value,
+            "channel": v.channel.value,
+            "outcome": v.outcome.value if v.outcome else None,
+            "opened_at": v.opened_at,
+            "updated_at": datetime.now(UTC),
+            "view_json": v.model_dump_json(exclude={"recent_messages", "handoff"}),
+        }
+        insert = self._insert()
+        table = CaseRow.__table__  # type: ignore[attr-defined]
+        upsert = insert(table).values(row)
+        upsert = upsert.on_conflict_do_update(
+            index_elements=["case_id"],
+            set_={k: upsert.excluded[k] for k in row if k != "case_id"},
+            where=table.c.revision < upsert.excluded.revision,
+        )
+        with Session(self.engine) as session, session.begin():
+            session.execute(upsert)
+            for e in batch.events:
+                values = e.model_dump(mode="json") | {"case_id": v.case_id, "at": e.at}
+                session.execute(
+                    insert(CaseEventRow.__table__).values(values).on_conflict_do_nothing()  # type: ignore[attr-defined]
+                )
+            for m in batch.messages:
+                values = m.model_dump(mode="json") | {"case_id": v.case_id, "at": m.at}
+                session.execute(
+                    insert(MessageRow.__table__).values(values).on_conflict_do_nothing()  # type: ignore[attr-defined]
+                )
+
+    def add_notification(self, notification: Notification) -> bool:
+        """Store ``notification`` once; False if its key was already there."""
+        values = notification.model_dump(mode="json", exclude={"context"}) | {
+            "context_json": json.dumps(notification.context, ensure_ascii=False),
+            "status": "pending",
+            "created_at": datetime.now(UTC),
+        }
+        stmt = self._insert()(OutboxRow.__table__).values(values).on_conflict_do_nothing()  # type: ignore[attr-defined]
+        with Session(self.engine) as session, session.begin():
+            result = session.execute(stmt)
+            return bool(result.rowcount)
+
+    # ------------------------------------------------------------- reading
+    def case(self, case_id: str) -> CaseRow | None:
+        """The stored record of ``case_id``."""
+        with Session(self.engine) as session:
+            return session.get(CaseRow, case_id)
+
+    def events(self, case_id: str) -> list[CaseEventRow]:
+        """The stored history of ``case_id``, in order."""
+        with Session(self.engine) as session:
+            stmt = select(CaseEventRow).where(CaseEventRow.case_id == case_id)
+            return list(session.exec(stmt.order_by(CaseEventRow.seq)))  # type: ignore[arg-type]
+
+    def messages(self, case_id: str) -> list[MessageRow]:
+        """The stored transcript of ``case_id``, in order."""
+        with Session(self.engine) as session:
+            stmt = select(MessageRow).where(MessageRow.case_id == case_id)
+            return list(session.exec(stmt.order_by(MessageRow.seq)))  # type: ignore[arg-type]
+
+    def outbox(self, case_id: str | None = None) -> list[OutboxRow]:
+        """Stored notifications, optionally of one case."""
+        with Session(self.engine) as session:
+            stmt = select(OutboxRow)
+            if case_id is not None:
+                stmt = stmt.where(OutboxRow.case_id == case_id)
+            return list(session.exec(stmt.order_by(OutboxRow.created_at, OutboxRow.key)))  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self.engine.dispose()

@@ -1,0 +1,112 @@
+"""Connecting to Temporal: the embedded dev server or a cluster from the environment."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
+from temporalio.client import Client, TLSConfig
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.testing import WorkflowEnvironment
+
+from baton.settings import Settings
+from workflows import search_attributes
+
+SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
+"""Measured here to roughly double the dev server's throughput on file-backed SQLite."""
+
+
+def installed_binary(name: str) -> str:
+    """Path of a binary installed into this environment (``temporal``, ``temporal-test-server``)."""
+    beside_python = Path(sys.executable).parent / name
+    if beside_python.exists():
+        return str(beside_python)
+    found = shutil.which(name)
+    if found is None:
+        raise FileNotFoundError(f"{name} is not installed; run `make run` or `pip install -e .`")
+    return found
+
+
+def dev_server_args() -> list[str]:
+    """Extra dev server arguments: the SQLite pragmas."""
+    args: list[str] = []
+    for pragma in SQLITE_PRAGMAS:
+        args += ["--sqlite-pragma", pragma]
+    return args
+
+
+async def start_embedded_server(settings: Settings) -> WorkflowEnvironment:
+    """Start the Temporal dev server with the Web UI, file-backed under the data dir."""
+    settings.baton_data_dir.mkdir(parents=True, exist_ok=True)
+    return await WorkflowEnvironment.start_local(
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+        ip="127.0.0.1",
+        port=settings.baton_dev_server_port,
+        ui=True,
+        ui_port=settings.baton_dev_ui_port,
+        search_attributes=search_attributes.ALL,
+        dev_server_existing_path=installed_binary("temporal"),
+        dev_server_database_filename=str(settings.baton_data_dir / "temporal.db"),
+        dev_server_extra_args=dev_server_args(),
+        dev_server_startup_timeout=timedelta(seconds=60),
+    )
+
+
+async def connect(settings: Settings) -> Client:
+    """A client for ``TEMPORAL_ADDRESS`` (TLS / API key as configured) or the local server."""
+    address = settings.temporal_address or f"127.0.0.1:{settings.baton_dev_server_port}"
+    tls: bool | TLSConfig = False
+    if settings.temporal_tls_cert or settings.temporal_tls_ca:
+        tls = TLSConfig(
+            client_cert=_read(settings.temporal_tls_cert),
+            client_private_key=_read(settings.temporal_tls_key),
+            server_root_ca_cert=_read(settings.temporal_tls_ca),
+        )
+    elif settings.temporal_api_key:
+        tls = True
+    return await Client.connect(
+        address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+        tls=tls,
+        api_key=settings.temporal_api_key,
+    )
+
+
+async def register_search_attributes(client: Client, namespace: str = "default") -> None:
+    """Register the case search attributes on a server that lacks them (idempotent).
+
+    The embedded server registers them at start; self-hosted clusters and the
+    time-skipping test server get them through the operator service.
+    """
+    wanted = {
+        key.name: IndexedValueType.ValueType(int(key.indexed_value_type))
+        for key in search_attributes.ALL
+    }
+    try:
+        listed = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=namespace)
+        )
+        existing = set(listed.custom_attributes)
+    except RPCError as err:  # the time-skipping test server can only add
+        if err.status is not RPCStatusCode.UNIMPLEMENTED:
+            raise
+        existing = set()
+    missing = {k: v for k, v in wanted.items() if k not in existing}
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+        )
+
+
+def _read(path: Path | None) -> bytes | None:
+    return path.read_bytes() if path else None

@@ -1,0 +1,625 @@
+"""The case aggregate: every rule of how a customer case moves, in one place.
+
+:class:`CaseFile` wraps the :class:`CaseView` and applies commands (a message, an
+accept, a manual escalation, a resolution, a follow-up, a deadline that came due).
+Each command validates first (raising :class:`CaseRuleViolation` and changing
+nothing), then changes the state only through the transition table and returns the
+notifications the change calls for. Time is always passed in, never read.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from domain.detection import demands_handoff_now, hit, max_severity, strongest
+from domain.models import (
+    AcceptRequest,
+    Assessment,
+    Author,
+    CaseEvent,
+    CaseInput,
+    CaseView,
+    Deadline,
+    EscalateRequest,
+    FollowUp,
+    FollowUpRequest,
+    HandoffPackage,
+    IncomingMessage,
+    MessageRecord,
+    Notification,
+    Outcome,
+    ReasonHit,
+    Resolution,
+    ResolveRequest,
+)
+from domain.policy import CoreReason, EscalationPolicy, TierStaff
+from domain.states import ACTIVE_STATES, CaseState, EscalationLevel, Tier, Trigger
+from domain.states import next_state as table_next_state
+from domain.timers import DeadlineName, case_deadlines
+
+
+class CaseRuleViolation(ValueError):
+    """A request the case's current state does not allow; nothing was changed."""
+
+
+class CaseFile:
+    """One customer case and the rules that move it."""
+
+    def __init__(
+        self,
+        view: CaseView,
+        policy: EscalationPolicy,
+        seen_message_ids: Iterable[str] = (),
+    ) -> None:
+        """Wrap an existing view (a new case comes from :meth:`open`)."""
+        self.view = view
+        self.policy = policy
+        self._seen = deque(seen_message_ids, maxlen=policy.limits.dedupe_window)
+        self._seen_set = set(self._seen)
+        self.new_events: list[CaseEvent] = []
+        self.new_messages: list[MessageRecord] = []
+        self._refresh_deadlines()
+
+    # ----------------------------------------------------------------- opening
+    @classmethod
+    def open(cls, case: CaseInput, policy: EscalationPolicy, now: datetime) -> CaseFile:
+        """Open a new case in ``AI_HANDLING``; raises :class:`CaseRuleViolation` on bad input."""
+        limit = policy.limits.max_text_field_chars
+        if len(case.subject) > limit:
+            raise CaseRuleViolation(f"subject is longer than {limit} characters")
+        view = CaseView(
+            case_id=case.case_id,
+            customer=case.customer,
+            channel=case.channel,
+            subject=case.subject,
+            policy_version=policy.version,
+            opened_at=now,
+            path=policy.default_path,
+            ai_since=now,
+        )
+        file = cls(view, policy)
+        file._record(
+            Trigger.OPENED, now, f"{case.channel.value} case for {case.customer.tier.value}"
+        )
+        return file
+
+    # ----------------------------------------------------------------- reading
+    @property
+    def revision(self) -> int:
+        """Grows with every change; documentation writes only newer revisions."""
+        return self.view.history_seq + self.view.message_seq
+
+    @property
+    def closed(self) -> bool:
+        """Whether the case has reached ``CLOSED``."""
+        return self.view.state is CaseState.CLOSED
+
+    @property
+    def seen_message_ids(self) -> list[str]:
+        """The recent message ids, kept for duplicate detection across runs."""
+        return list(self._seen)
+
+    def next_deadline(self) -> Deadline | None:
+        """The nearest active deadline, if any."""
+        return self.view.deadlines[0] if self.view.deadlines else None
+
+    def search_attributes(self) -> dict[str, Any]:
+        """Values of the case's custom search attributes."""
+        v = self.view
+        return {
+            "CaseState": v.state.value,
+            "EscalationLevel": int(v.level),
+            "Severity": v.severity.value,
+            "AssignedTeam": v.assigned_team or "",
+            "CustomerTier": v.customer.tier.value,
+            "EscalationReasons": sorted({r.name for r in v.reasons}),
+        }
+
+    def is_duplicate(self, message_id: str) -> bool:
+        """Whether a message with this id was already recorded."""
+        return message_id in self._seen_set
+
+    # -------------------------------------------------------------- validation
+    def check_message(self, message: IncomingMessage) -> None:
+        """Reject a message the case cannot take."""
+        if self.closed:
+            raise CaseRuleViolation("case is closed; start a new case")
+        limit = self.policy.limits.max_message_chars
+        if len(message.text) > limit:
+            raise CaseRuleViolation(f"text is longer than {limit} characters")
+
+    def check_accept(self, request: AcceptRequest) -> None:
+        """Only the agent the case is offered to may accept, and only in ``HANDOFF``."""
+        v = self.view
+        if v.state is not CaseState.HANDOFF:
+            raise CaseRuleViolation(f"case is {v.state.value}, not offered to anyone")
+        if request.agent_id != v.offered_to:
+            raise CaseRuleViolation(f"case is offered to {v.offered_to}, not to {request.agent_id}")
+
+    def check_escalate(self, request: EscalateRequest) -> None:
+        """Manual escalation needs an active case and a tier left to go to."""
+        v = self.view
+        self._check_text("reason", request.reason)
+        if v.state not in ACTIVE_STATES:
+            raise CaseRuleViolation(f"case is {v.state.value}; only open cases can be escalated")
+        if v.tier is not None and self._path().above(v.tier) is None:
+            raise CaseRuleViolation(
+                f"case is already at the highest tier ({v.tier.value}) of path {v.path}"
+            )
+
+    def check_resolve(self, request: ResolveRequest) -> None:
+        """Resolve an open case; with a human owner, only they or their supervisor may."""
+        v = self.view
+        self._check_text("resolution", request.resolution)
+        if v.state not in ACTIVE_STATES:
+            raise CaseRuleViolation(f"case is {v.state.value}; it is already resolved")
+        if v.state is CaseState.HUMAN_HANDLING and request.by not in self._owners():
+            raise CaseRuleViolation(
+                f"case is assigned to {v.assigned_agent}; {request.by} cannot resolve it"
+            )
+
+    def check_follow_up(self, request: FollowUpRequest) -> None:
+        """Follow-up documentation is taken in ``FOLLOW_UP`` only, complete."""
+        v = self.view
+        self._check_text("root_cause", request.root_cause)
+        self._check_text("lesson", request.lesson)
+        if v.state is not CaseState.FOLLOW_UP:
+            raise CaseRuleViolation(f"case is {v.state.value}, not in FOLLOW_UP")
+        if v.handoff_at is not None and request.escalation_necessary is None:
+            raise CaseRuleViolation(
+                "escalation_necessary is required: this case was escalated to a human"
+            )
+
+    # ---------------------------------------------------------------- commands
+    def record_message(
+        self, message: IncomingMessage, hits: list[ReasonHit], now: datetime
+    ) -> tuple[Assessment, list[Notification]]:
+        """Take one message and the reasons detection found in it; decide what follows."""
+        if self.is_duplicate(message.message_id):
+            return self._assessment([], duplicate=True), []
+        self.check_message(message)
+        self._remember(message, now)
+        out: list[Notification] = []
+        self._track_turns(message.author, now)
+        if self.view.state in ACTIVE_STATES and hits:
+            self._merge_reasons(hits)
+            out += self._decide(hits, now)
+        self._refresh_deadlines()
+        return self._assessment(hits), out
+
+    def accept(self, request: AcceptRequest, now: datetime) -> list[Notification]:
+        """The offered agent accepts: the human owns the case from now on."""
+        self.check_accept(request)
+        v = self.view
+        v.assigned_agent, v.offered_to = request.agent_id, None
+        v.accepted_at, v.first_response_at, v.awaiting_customer_since = now, None, None
+        self._record(Trigger.ACCEPTED, now, f"accepted by {request.agent_id}")
+        return self._done([])
+
+    def escalate(self, request: EscalateRequest, now: datetime) -> list[Notification]:
+        """Manual escalation: to a human from the AI, or to the next tier from a human."""
+        self.check_escalate(request)
+        cause = f"manual escalation by {request.by}: {request.reason}"
+        if self.view.state is CaseState.AI_HANDLING:
+            reason = hit(self.policy, CoreReason.MANUAL, cause)
+            self._merge_reasons([reason])
+            return self._done(self._hand_off(reason, now, cause))
+        return self._done(self._raise_tier(now, cause))
+
+    def resolve(self, request: ResolveRequest, now: datetime) -> list[Notification]:
+        """The case is solved; it enters ``FOLLOW_UP`` (and closes if documented)."""
+        self.check_resolve(request)
+        v = self.view
+        human = v.state is CaseState.HUMAN_HANDLING
+        outcome = Outcome.RESOLVED_BY_HUMAN if human else Outcome.RESOLVED_BY_AI
+        v.resolution = Resolution(
+            by=request.by, resolution=request.resolution, at=now, outcome=outcome
+        )
+        v.outcome = outcome
+        v.follow_up = FollowUp(
+            by=request.by,
+            root_cause=request.root_cause or None,
+            escalation_necessary=request.escalation_necessary,
+        )
+        self._enter_follow_up(Trigger.RESOLVED, now, f"resolved by {request.by}")
+        if self._follow_up_complete():
+            self._record(Trigger.FOLLOW_UP_DOCUMENTED, now, f"documented by {request.by}")
+        return self._done([])
+
+    def complete_follow_up(self, request: FollowUpRequest, now: datetime) -> list[Notification]:
+        """The resolver documents root cause and verdict; the case closes."""
+        self.check_follow_up(request)
+        self.view.follow_up = FollowUp(
+            by=request.by,
+            root_cause=request.root_cause,
+            escalation_necessary=request.escalation_necessary,
+            timing=request.timing,
+            lesson=request.lesson,
+        )
+        self._record(Trigger.FOLLOW_UP_DOCUMENTED, now, f"documented by {request.by}")
+        return self._done([])
+
+    def deadline_due(self, name: str, now: datetime) -> list[Notification]:
+        """A durable timer fired: apply the time-based escalation it stands for.
+
+        A deadline that is no longer active (the state moved on meanwhile) is ignored.
+        """
+        current = next((d for d in self.view.deadlines if d.name == name), None)
+        if current is None or current.at > now:
+            return []
+        handler = {
+            DeadlineName.AI_HANDLING_LIMIT: self._ai_limit_reached,
+            DeadlineName.ACCEPT_TIMEOUT: self._offer_expired,
+            DeadlineName.FIRST_RESPONSE_SLA: self._sla_breached,
+            DeadlineName.RESOLUTION_SLA: self._sla_breached,
+            DeadlineName.CUSTOMER_INACTIVITY: self._abandoned,
+            DeadlineName.FOLLOW_UP_REMINDER: self._remind_follow_up,
+            DeadlineName.FOLLOW_UP_DEADLINE: self._follow_up_expired,
+        }[DeadlineName(name)]
+        return self._done(handler(current, now))
+
+    # ------------------------------------------------------------ the decisions
+    def _decide(self, hits: list[ReasonHit], now: datetime) -> list[Notification]:
+        v = self.view
+        top = strongest(hits)
+        assert top is not None
+        severity = max_severity(v.severity, hits)
+        raised = severity is not v.severity
+        v.severity = severity
+        if v.state is CaseState.AI_HANDLING:
+            if demands_handoff_now(top):
+                return self._hand_off(top, now, f"{top.name}: {top.evidence}")
+            if top.level >= EscalationLevel.TAKEOVER:
+                # Lower severities follow the timers: the AI handling limit hands it off.
+                pending = v.pending_escalation
+                v.pending_escalation = strongest([top] if pending is None else [top, pending])
+            elif top.level is EscalationLevel.CONSULT and top.name not in v.consulted:
+                return self._consult(top, now)
+        elif top.level > v.level:
+            return self._hand_off(top, now, f"{top.name}: {top.evidence}")
+        if raised:
+            self._record(Trigger.SEVERITY_RAISED, now, f"{top.name}: severity {severity.value}")
+        return []
+
+    def _consult(self, reason: ReasonHit, now: datetime) -> list[Notification]:
+        v = self.view
+        v.level = max(v.level, EscalationLevel.CONSULT)
+        v.consulted = [*v.consulted, reason.name]
+        expert = self.policy.path(reason.path).tiers[0]
+        self._record(Trigger.CONSULT_REQUESTED, now, f"{reason.name}: ask {expert.team}")
+        return [
+            self._notification(
+                "consult_requested",
+                expert.team,
+                "team",
+                f"[{v.case_id}] The AI asks for your input: {reason.name}",
+                {"reason": reason.model_dump(mode="json"), "subject": v.subject},
+            )
+        ]
+
+    def _hand_off(self, reason: ReasonHit, now: datetime, cause: str) -> list[Notification]:
+        """Move the case to ``HANDOFF`` on the reason's path, at the level's start tier."""
+        v = self.view
+        level = max(v.level, reason.level, EscalationLevel.TAKEOVER)
+        path = self.policy.path(reason.path)
+        staff = path.start_staff(self.policy.matrix.start_tier(level))
+        if v.tier is not None and reason.path == v.path and staff.tier.rank <= v.tier.rank:
+            staff = path.staff(v.tier) or staff  # never step down a tier on the same path
+        first = v.handoff_at is None
+        v.level, v.path, v.pending_escalation = level, path_name(self.policy, reason.path), None
+        self._assign_tier(staff, now)
+        self._record(Trigger.ESCALATED, now, cause)
+        out = [self._team_notice(staff, cause)]
+        if first:
+            out.append(self._customer_notice(staff))
+        return out + self._offer(now)
+
+    def _raise_tier(self, now: datetime, cause: str) -> list[Notification]:
+        v = self.view
+        assert v.tier is not None
+        staff = self._path().above(v.tier)
+        if staff is None:
+            return []
+        self._assign_tier(staff, now)
+        self._record(Trigger.ESCALATED, now, cause)
+        return [self._team_notice(staff, cause), *self._offer(now)]
+
+    def _assign_tier(self, staff: TierStaff, now: datetime) -> None:
+        v = self.view
+        v.tier, v.assigned_team = staff.tier, staff.team
+        v.assigned_agent, v.offered_to, v.offer_index = None, None, 0
+        v.tier_since = now
+        v.handoff_at = v.handoff_at or now
+
+    def _offer(self, now: datetime) -> list[Notification]:
+        v = self.view
+        staff = self._staff()
+        agent = staff.agents[v.offer_index % len(staff.agents)]
+        v.offered_to, v.offered_at = agent, now
+        v.handoffs += 1
+        self._record(Trigger.OFFERED, now, f"offered to {agent}")
+        self._refresh_deadlines()
+        v.handoff = self._handoff_package()
+        return [
+            self._notification(
+                "case_offered",
+                agent,
+                "agent",
+                f"[{v.case_id}] Case offered to you ({staff.tier.value}, {v.severity.value})",
+                {"handoff": v.handoff.model_dump(mode="json") if v.handoff else None},
+            )
+        ]
+
+    # ------------------------------------------------------ deadline handlers
+    def _ai_limit_reached(self, deadline: Deadline, now: datetime) -> list[Notification]:
+        reason = self.view.pending_escalation or hit(
+            self.policy, CoreReason.AI_HANDLING_LIMIT, f"not solved by the AI ({deadline.summary})"
+        )
+        self._merge_reasons([reason])
+        return self._hand_off(reason, now, f"{deadline.summary} reached")
+
+    def _offer_expired(self, deadline: Deadline, now: datetime) -> list[Notification]:
+        v = self.view
+        staff = self._staff()
+        self._record(Trigger.OFFER_EXPIRED, now, f"{v.offered_to} did not accept in time")
+        v.offer_index += 1
+        if v.offer_index < len(staff.agents):
+            return self._offer(now)
+        if self._path().above(staff.tier) is not None:
+            return self._raise_tier(now, f"nobody at {staff.tier.value} accepted")
+        self._record(Trigger.NOBODY_ACCEPTED, now, f"nobody at {staff.tier.value} accepted")
+        v.offer_index = 0
+        notice = self._notification(
+            "nobody_accepted",
+            staff.supervisor,
+            "supervisor",
+            f"[{v.case_id}] Nobody at {staff.team} accepted the case",
+            {"team": staff.team, "severity": v.severity.value},
+        )
+        return [notice, *self._offer(now)]
+
+    def _sla_breached(self, deadline: Deadline, now: datetime) -> list[Notification]:
+        v = self.view
+        staff = self._staff()
+        v.sla_breaches += 1
+        self._record(Trigger.SLA_BREACHED, now, f"{deadline.summary} breached")
+        out = [
+            self._notification(
+                "sla_breached",
+                recipient,
+                kind,
+                f"[{v.case_id}] {deadline.summary} breached",
+                {"deadline": deadline.model_dump(mode="json"), "agent": v.assigned_agent},
+            )
+            for recipient, kind in ((staff.supervisor, "supervisor"), (v.assigned_agent, "agent"))
+            if recipient
+        ]
+        if self._path().above(staff.tier) is not None:
+            return out + self._raise_tier(now, f"{deadline.summary} breached")
+        # Highest tier: nobody to hand up to, so restart the clock and keep reminding.
+        if deadline.name == DeadlineName.FIRST_RESPONSE_SLA:
+            v.accepted_at = now
+        else:
+            v.tier_since = now
+        return out
+
+    def _abandoned(self, deadline: Deadline, now: datetime) -> list[Notification]:
+        v = self.view
+        v.outcome = Outcome.ABANDONED
+        cause = f"{deadline.summary}: customer did not answer"
+        if v.state is CaseState.AI_HANDLING:
+            self._record(Trigger.ABANDONED, now, cause)
+            return []
+        v.resolution = Resolution(
+            by="customer_inactivity", resolution=cause, at=now, outcome=Outcome.ABANDONED
+        )
+        v.follow_up = FollowUp(by=v.assigned_agent)
+        self._enter_follow_up(Trigger.ABANDONED, now, cause)
+        return []
+
+    def _remind_follow_up(self, deadline: Deadline, now: datetime) -> list[Notification]:
+        v = self.view
+        v.follow_up_reminded = True
+        self._record(Trigger.FOLLOW_UP_REMINDED, now, deadline.summary)
+        owner = (v.follow_up.by if v.follow_up else None) or v.assigned_agent
+        if owner is None:
+            return []
+        return [
+            self._notification(
+                "follow_up_reminder",
+                owner,
+                "agent",
+                f"[{v.case_id}] Please document the follow-up",
+                {"missing": self._missing_follow_up()},
+            )
+        ]
+
+    def _follow_up_expired(self, deadline: Deadline, now: datetime) -> list[Notification]:
+        v = self.view
+        v.follow_up = (v.follow_up or FollowUp()).model_copy(
+            update={"missing": self._missing_follow_up()}
+        )
+        self._record(Trigger.FOLLOW_UP_EXPIRED, now, f"{deadline.summary} passed")
+        return []
+
+    # ----------------------------------------------------------------- helpers
+    def _record(self, trigger: Trigger, now: datetime, cause: str) -> CaseEvent:
+        """Apply ``trigger`` through the transition table and append it to the history."""
+        v = self.view
+        to_state = table_next_state(v.state, trigger) if trigger is not Trigger.OPENED else v.state
+        v.history_seq += 1
+        event = CaseEvent(
+            seq=v.history_seq,
+            at=now,
+            trigger=trigger,
+            from_state=v.state,
+            to_state=to_state,
+            level=v.level,
+            severity=v.severity,
+            tier=v.tier,
+            team=v.assigned_team,
+            agent=v.assigned_agent or v.offered_to,
+            cause=cause,
+        )
+        v.state = to_state
+        v.history = [*v.history, event][-self.policy.limits.history_kept :]
+        self.new_events.append(event)
+        return event
+
+    def _enter_follow_up(self, trigger: Trigger, now: datetime, cause: str) -> None:
+        v = self.view
+        v.offered_to = None
+        v.follow_up_since = now
+        v.awaiting_customer_since = None
+        self._record(trigger, now, cause)
+
+    def _follow_up_complete(self) -> bool:
+        return not self._missing_follow_up()
+
+    def _missing_follow_up(self) -> list[str]:
+        f = self.view.follow_up or FollowUp()
+        missing = [] if f.root_cause else ["root_cause"]
+        if self.view.handoff_at is not None and f.escalation_necessary is None:
+            missing.append("escalation_necessary")
+        return missing
+
+    def _remember(self, message: IncomingMessage, now: datetime) -> None:
+        v = self.view
+        v.message_seq += 1
+        v.message_count += 1
+        if message.author is Author.CUSTOMER:
+            v.customer_messages += 1
+        record = MessageRecord(seq=v.message_seq, at=now, **message.model_dump())
+        v.recent_messages = [*v.recent_messages, record][-self.policy.limits.recent_messages :]
+        self.new_messages.append(record)
+        self._seen.append(message.message_id)
+        self._seen_set = set(self._seen)
+
+    def _track_turns(self, author: Author, now: datetime) -> None:
+        """Who waits on whom: the customer inactivity clock runs after our replies."""
+        v = self.view
+        if author is Author.CUSTOMER:
+            v.awaiting_customer_since = None
+            return
+        if v.state not in (CaseState.AI_HANDLING, CaseState.HUMAN_HANDLING):
+            return
+        v.awaiting_customer_since = now
+        human_turn = author is Author.AGENT and v.state is CaseState.HUMAN_HANDLING
+        if human_turn and v.first_response_at is None:
+            v.first_response_at = now
+            self._record(Trigger.FIRST_RESPONSE, now, f"first response by {v.assigned_agent}")
+
+    def _merge_reasons(self, hits: list[ReasonHit]) -> None:
+        merged = {r.name: r for r in self.view.reasons}
+        merged.update({h.name: h for h in hits})
+        self.view.reasons = list(merged.values())
+
+    def _assessment(self, hits: list[ReasonHit], duplicate: bool = False) -> Assessment:
+        v = self.view
+        return Assessment(
+            state=v.state,
+            level=v.level,
+            severity=v.severity,
+            escalate=v.level >= EscalationLevel.TAKEOVER,
+            reasons=hits,
+            duplicate=duplicate,
+        )
+
+    def _done(self, notifications: list[Notification]) -> list[Notification]:
+        self._refresh_deadlines()
+        return notifications
+
+    def _refresh_deadlines(self) -> None:
+        self.view.deadlines = case_deadlines(self.view, self.policy)
+
+    def _path(self) -> Any:
+        return self.policy.path(self.view.path)
+
+    def _staff(self) -> TierStaff:
+        tier = self.view.tier or Tier.FRONTLINE
+        path = self.policy.path(self.view.path)
+        return path.staff(tier) or path.start_staff(tier)
+
+    def _owners(self) -> set[str]:
+        owners = {self._staff().supervisor}
+        if self.view.assigned_agent:
+            owners.add(self.view.assigned_agent)
+        return owners
+
+    def _check_text(self, field: str, value: str) -> None:
+        limit = self.policy.limits.max_text_field_chars
+        if len(value) > limit:
+            raise CaseRuleViolation(f"{field} is longer than {limit} characters")
+
+    def _handoff_package(self) -> HandoffPackage:
+        v = self.view
+        assert v.tier is not None
+        ai_steps = [m.text for m in v.recent_messages if m.author is Author.AI][-5:]
+        return HandoffPackage(
+            subject=v.subject,
+            customer=v.customer,
+            channel=v.channel,
+            level=v.level,
+            severity=v.severity,
+            path=v.path,
+            tier=v.tier,
+            reasons=v.reasons,
+            help_needed=[
+                self.policy.reasons[r.name].description or r.name
+                for r in v.reasons
+                if r.name in self.policy.reasons
+            ],
+            ai_steps=ai_steps,
+            transcript=v.recent_messages,
+            deadlines=case_deadlines(v, self.policy),
+        )
+
+    def _team_notice(self, staff: TierStaff, cause: str) -> Notification:
+        v = self.view
+        return self._notification(
+            "case_escalated",
+            staff.team,
+            "team",
+            f"[{v.case_id}] Escalated to {staff.team} ({staff.tier.value}, level {int(v.level)})",
+            {"cause": cause, "severity": v.severity.value, "path": v.path},
+        )
+
+    def _customer_notice(self, staff: TierStaff) -> Notification:
+        v = self.view
+        template = self.policy.texts.customer_handoff[v.customer.language.value]
+        body = template.format(name=v.customer.name or "", tier=staff.tier.value)
+        return self._notification(
+            "handoff_customer_message", v.customer.id, "customer", body, {}, channel=v.channel.value
+        )
+
+    def _notification(
+        self,
+        event: str,
+        recipient: str,
+        kind: str,
+        subject: str,
+        context: dict[str, Any],
+        channel: str = "default",
+    ) -> Notification:
+        v = self.view
+        return Notification(
+            # Deterministic and attempt-independent: the history seq names the cause.
+            key=f"{v.case_id}/{v.history_seq}/{event}/{recipient}",
+            case_id=v.case_id,
+            event=event,
+            recipient=recipient,
+            recipient_kind=kind,
+            channel=channel,
+            language=v.customer.language,
+            subject=subject,
+            body=subject,
+            context=context,
+        )
+
+
+def path_name(policy: EscalationPolicy, name: str) -> str:
+    """The configured path name, or the default path if ``name`` is unknown."""
+    return name if name in policy.paths else policy.default_path

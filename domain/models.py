@@ -1,0 +1,329 @@
+"""The wire contract: every payload that crosses the Temporal boundary, as plain JSON.
+
+Backend services in any language send and receive exactly these shapes; pydantic
+validates them at the boundary, so a malformed payload is rejected with the field
+named and never reaches the case's logic.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from domain.language import Language
+from domain.policy import EscalationPolicy
+from domain.states import CaseState, EscalationLevel, Severity, Tier, Trigger
+
+CASE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty or only whitespace")
+    return value
+
+
+def _finite(value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_not_blank)]
+Identifier = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_not_blank)]
+
+
+class CustomerTier(StrEnum):
+    """The customer's service tier; VIPs get shorter timers and a human sooner."""
+
+    STANDARD = "standard"
+    VIP = "vip"
+
+
+class Channel(StrEnum):
+    """The channel the customer writes in; the handoff answers in the same one."""
+
+    CHAT = "chat"
+    EMAIL = "email"
+    PHONE = "phone"
+    SOCIAL = "social"
+
+
+class Author(StrEnum):
+    """Who wrote a message in the conversation."""
+
+    CUSTOMER = "customer"
+    AI = "ai"
+    AGENT = "agent"
+
+
+class Outcome(StrEnum):
+    """How the case ended."""
+
+    RESOLVED_BY_AI = "resolved_by_ai"
+    RESOLVED_BY_HUMAN = "resolved_by_human"
+    ABANDONED = "abandoned"
+
+
+class EscalationTiming(StrEnum):
+    """Follow-up verdict on when the escalation happened."""
+
+    ON_TIME = "on_time"
+    TOO_EARLY = "too_early"
+    TOO_LATE = "too_late"
+
+
+class WireModel(BaseModel):
+    """Base of incoming payloads: unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Customer(WireModel):
+    """The customer a case belongs to."""
+
+    id: Identifier
+    name: Annotated[str, Field(max_length=200)] = ""
+    tier: CustomerTier = CustomerTier.STANDARD
+    language: Language = Language.EN
+
+
+class IncomingMessage(WireModel):
+    """A message in the conversation (update ``post_message`` and signal ``message``)."""
+
+    message_id: Identifier
+    author: Author
+    text: Text
+    amount: Annotated[float | None, Field(ge=0), AfterValidator(_finite)] = None
+
+
+class AcceptRequest(WireModel):
+    """Update ``accept``: the offered agent takes the case."""
+
+    agent_id: Identifier
+
+
+class EscalateRequest(WireModel):
+    """Update ``escalate``: a manual escalation to the next level or tier."""
+
+    by: Identifier
+    reason: Text
+
+
+class ResolveRequest(WireModel):
+    """Update ``resolve``: the case is solved (by the AI or by the human who owns it)."""
+
+    by: Identifier
+    resolution: Text
+    escalation_necessary: bool | None = None
+    root_cause: str | None = None
+
+
+class FollowUpRequest(WireModel):
+    """Update ``follow_up``: the documentation the resolver owes after the resolution."""
+
+    by: Identifier
+    root_cause: Text
+    escalation_necessary: bool | None = None
+    timing: EscalationTiming | None = None
+    lesson: str = ""
+
+
+class ReasonHit(BaseModel):
+    """One detection reason that fired, with its score, evidence and consequences."""
+
+    name: str
+    score: float = 1.0
+    evidence: str = ""
+    severity: Severity
+    level: EscalationLevel
+    path: str
+    immediate: bool = False
+
+
+class Assessment(BaseModel):
+    """The answer to ``post_message``: where the case stands after this message."""
+
+    state: CaseState
+    level: EscalationLevel
+    severity: Severity
+    escalate: bool
+    """True once a human owns or is about to own the case (level 2 or 3)."""
+    reasons: list[ReasonHit]
+    """The reasons this message triggered."""
+    duplicate: bool = False
+    """True if the message id was seen before; nothing was changed."""
+
+
+class MessageRecord(BaseModel):
+    """A message as the case keeps it."""
+
+    seq: int
+    message_id: str
+    author: Author
+    text: str
+    amount: float | None = None
+    at: datetime
+
+
+class CaseEvent(BaseModel):
+    """One entry of the case's history: a transition with its cause and time."""
+
+    seq: int
+    at: datetime
+    trigger: Trigger
+    from_state: CaseState
+    to_state: CaseState
+    level: EscalationLevel
+    severity: Severity
+    tier: Tier | None = None
+    team: str | None = None
+    agent: str | None = None
+    cause: str = ""
+
+
+class Deadline(BaseModel):
+    """An active timer of the case: what it waits for and when it fires."""
+
+    name: str
+    at: datetime
+    summary: str
+
+
+class Resolution(BaseModel):
+    """How and by whom the case was solved."""
+
+    by: str
+    resolution: str
+    at: datetime
+    outcome: Outcome
+
+
+class FollowUp(BaseModel):
+    """The follow-up documentation; ``missing`` names fields never provided."""
+
+    by: str | None = None
+    root_cause: str | None = None
+    escalation_necessary: bool | None = None
+    timing: EscalationTiming | None = None
+    lesson: str = ""
+    missing: list[str] = []
+
+
+class HandoffPackage(BaseModel):
+    """Everything the human needs to start without asking the customer again."""
+
+    subject: str
+    customer: Customer
+    channel: Channel
+    level: EscalationLevel
+    severity: Severity
+    path: str
+    tier: Tier
+    reasons: list[ReasonHit]
+    help_needed: list[str]
+    ai_steps: list[str]
+    transcript: list[MessageRecord]
+    deadlines: list[Deadline]
+
+
+class CaseView(BaseModel):
+    """The whole case as query ``state`` returns it (and as the workflow carries it)."""
+
+    case_id: str
+    customer: Customer
+    channel: Channel
+    subject: str
+    policy_version: str
+    opened_at: datetime
+    state: CaseState = CaseState.AI_HANDLING
+    level: EscalationLevel = EscalationLevel.AI_ONLY
+    severity: Severity = Severity.LOW
+    path: str
+    tier: Tier | None = None
+    assigned_team: str | None = None
+    assigned_agent: str | None = None
+    offered_to: str | None = None
+    reasons: list[ReasonHit] = []
+    deadlines: list[Deadline] = []
+    history: list[CaseEvent] = []
+    recent_messages: list[MessageRecord] = []
+    message_count: int = 0
+    customer_messages: int = 0
+    handoff: HandoffPackage | None = None
+    resolution: Resolution | None = None
+    follow_up: FollowUp | None = None
+    outcome: Outcome | None = None
+    handoffs: int = 0
+    """Offers made to humans (each transfer counts)."""
+    sla_breaches: int = 0
+    # Clocks the timers are computed from (all in workflow time).
+    ai_since: datetime
+    awaiting_customer_since: datetime | None = None
+    handoff_at: datetime | None = None
+    offered_at: datetime | None = None
+    offer_index: int = 0
+    accepted_at: datetime | None = None
+    first_response_at: datetime | None = None
+    tier_since: datetime | None = None
+    follow_up_since: datetime | None = None
+    follow_up_reminded: bool = False
+    pending_escalation: ReasonHit | None = None
+    """A non-immediate reason that asks for a human when the AI handling limit fires."""
+    consulted: list[str] = []
+    history_seq: int = 0
+    message_seq: int = 0
+
+
+class CaseInput(WireModel):
+    """The start payload of ``CaseWorkflow``."""
+
+    case_id: Annotated[str, Field(pattern=CASE_ID_PATTERN)]
+    customer: Customer
+    channel: Channel
+    subject: Text
+    carry_over: CarryOver | None = Field(default=None, exclude_if=lambda v: v is None)
+    """Internal: the state handed to the next run by continue-as-new. Never set by callers."""
+
+
+class Notification(BaseModel):
+    """One message to one recipient, idempotent by ``key``."""
+
+    key: str
+    case_id: str
+    event: str
+    recipient: str
+    recipient_kind: str
+    channel: str
+    language: Language
+    subject: str
+    body: str
+    context: dict[str, Any] = {}
+
+
+class CarryOver(BaseModel):
+    """What continue-as-new hands to the next run of a long case."""
+
+    view: CaseView
+    policy: EscalationPolicy
+    seen_message_ids: list[str]
+    pending_notifications: list[Notification]
+    undocumented_events: list[CaseEvent]
+    undocumented_messages: list[MessageRecord]
+    documented_revision: int
+
+
+class CaseRecordBatch(BaseModel):
+    """What ``document_case`` writes: the current view plus new history and messages."""
+
+    revision: int
+    view: CaseView
+    events: list[CaseEvent]
+    messages: list[MessageRecord]
+
+
+CaseInput.model_rebuild()

@@ -1,0 +1,115 @@
+"""Time-based escalation: which deadlines a case has, computed from its state.
+
+Deadlines are a pure function of the case view and the policy, so a timer is
+"cancelled" or "reset" simply by the state changing: the workflow always waits for
+the nearest deadline this function returns.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from domain.models import CaseView, Deadline
+from domain.policy import EscalationPolicy, SeverityDurations
+from domain.states import CaseState
+
+
+class DeadlineName(StrEnum):
+    """Every durable timer a case can wait on."""
+
+    AI_HANDLING_LIMIT = "ai_handling_limit"
+    ACCEPT_TIMEOUT = "accept_timeout"
+    FIRST_RESPONSE_SLA = "first_response_sla"
+    RESOLUTION_SLA = "resolution_sla"
+    CUSTOMER_INACTIVITY = "customer_inactivity"
+    FOLLOW_UP_REMINDER = "follow_up_reminder"
+    FOLLOW_UP_DEADLINE = "follow_up_deadline"
+
+
+_LABELS = {
+    DeadlineName.AI_HANDLING_LIMIT: "AI handling limit",
+    DeadlineName.ACCEPT_TIMEOUT: "acceptance timeout",
+    DeadlineName.FIRST_RESPONSE_SLA: "first response SLA",
+    DeadlineName.RESOLUTION_SLA: "resolution SLA",
+    DeadlineName.CUSTOMER_INACTIVITY: "customer inactivity",
+    DeadlineName.FOLLOW_UP_REMINDER: "follow-up reminder",
+    DeadlineName.FOLLOW_UP_DEADLINE: "follow-up deadline",
+}
+
+
+def human_duration(duration: timedelta) -> str:
+    """A compact duration for people: ``30 min``, ``4 h``, ``3 d 2 h``, ``45 s``."""
+    seconds = int(duration.total_seconds())
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{n} {unit}" for n, unit in ((days, "d"), (hours, "h"), (minutes, "min")) if n]
+    if secs or not parts:
+        parts.append(f"{secs} s")
+    return " ".join(parts)
+
+
+def _deadline(
+    name: DeadlineName, since: datetime, duration: timedelta, qualifier: str = ""
+) -> Deadline:
+    label = f"{_LABELS[name]}, {qualifier}" if qualifier else _LABELS[name]
+    return Deadline(
+        name=name.value, at=since + duration, summary=f"{label}: {human_duration(duration)}"
+    )
+
+
+def case_deadlines(view: CaseView, policy: EscalationPolicy) -> list[Deadline]:
+    """The active deadlines of a case, nearest first."""
+    timers = policy.timers
+    severity = view.severity
+
+    def per_severity(name: DeadlineName, table: SeverityDurations, since: datetime) -> Deadline:
+        return _deadline(name, since, table.for_severity(severity), severity.value)
+
+    out: list[Deadline] = []
+    if view.state is CaseState.AI_HANDLING:
+        if view.awaiting_customer_since is None:
+            # The AI's clock only runs while the customer is the one waiting.
+            out.append(
+                per_severity(
+                    DeadlineName.AI_HANDLING_LIMIT, timers.ai_handling_limit, view.ai_since
+                )
+            )
+    elif view.state is CaseState.HANDOFF and view.offered_at is not None:
+        out.append(
+            per_severity(DeadlineName.ACCEPT_TIMEOUT, timers.accept_timeout, view.offered_at)
+        )
+    elif view.state is CaseState.HUMAN_HANDLING:
+        if view.first_response_at is None and view.accepted_at is not None:
+            out.append(
+                per_severity(
+                    DeadlineName.FIRST_RESPONSE_SLA, timers.first_response_sla, view.accepted_at
+                )
+            )
+        if view.tier_since is not None:
+            out.append(
+                per_severity(DeadlineName.RESOLUTION_SLA, timers.resolution_sla, view.tier_since)
+            )
+    elif view.state is CaseState.FOLLOW_UP and view.follow_up_since is not None:
+        if not view.follow_up_reminded:
+            out.append(
+                _deadline(
+                    DeadlineName.FOLLOW_UP_REMINDER, view.follow_up_since, timers.follow_up_reminder
+                )
+            )
+        out.append(
+            _deadline(
+                DeadlineName.FOLLOW_UP_DEADLINE, view.follow_up_since, timers.follow_up_deadline
+            )
+        )
+    waiting_states = (CaseState.AI_HANDLING, CaseState.HUMAN_HANDLING)
+    if view.state in waiting_states and view.awaiting_customer_since is not None:
+        out.append(
+            _deadline(
+                DeadlineName.CUSTOMER_INACTIVITY,
+                view.awaiting_customer_since,
+                timers.customer_inactivity,
+            )
+        )
+    return sorted(out, key=lambda d: (d.at, d.name))

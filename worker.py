@@ -1,0 +1,100 @@
+"""Run Baton's worker: ``python worker.py`` (``make run``).
+
+Without ``TEMPORAL_ADDRESS`` it first starts the embedded Temporal dev server (SQLite
+under ``.data/``, Web UI on http://localhost:8233); with it, it joins that cluster.
+Ctrl-C (or SIGTERM) stops the worker and the embedded server cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AsyncExitStack
+
+import structlog
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.detection import DetectionActivities
+from activities.policy import PolicyActivities
+from activities.records import RecordActivities
+from baton.logging import configure_logging
+from baton.settings import ConfigError, Settings
+from baton.store import CaseStore
+from baton.temporal import connect, start_embedded_server
+from domain.policy import EscalationPolicy
+from workflows.case import CaseWorkflow
+
+log = structlog.get_logger("baton.worker")
+
+
+def create_worker(
+    client: Client,
+    task_queue: str,
+    policy: EscalationPolicy,
+    store: CaseStore,
+    executor: ThreadPoolExecutor,
+) -> Worker:
+    """The worker with every workflow and activity of the engine registered."""
+    policy_activities = PolicyActivities(policy)
+    detection = DetectionActivities(policy)
+    records = RecordActivities(store)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[CaseWorkflow],
+        activities=[
+            policy_activities.load_policy,
+            detection.assess_message,
+            records.notify,
+            records.document_case,
+        ],
+        activity_executor=executor,
+    )
+
+
+async def main() -> int:
+    """Start (or connect to) Temporal and run the worker until interrupted."""
+    configure_logging()
+    settings = Settings()
+    try:
+        policy = settings.policy
+    except ConfigError as err:
+        print(f"baton: {err}", file=sys.stderr)
+        return 2
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    store = CaseStore(settings.database_url)
+    async with AsyncExitStack() as stack:
+        if settings.embedded_server:
+            env = await start_embedded_server(settings)
+            stack.push_async_callback(env.shutdown)
+            client = env.client
+            log.info(
+                "embedded Temporal server started",
+                address=f"127.0.0.1:{settings.baton_dev_server_port}",
+                web_ui=f"http://localhost:{settings.baton_dev_ui_port}",
+            )
+        else:
+            client = await connect(settings)
+        executor = stack.enter_context(ThreadPoolExecutor(max_workers=8))
+        worker = create_worker(client, settings.baton_task_queue, policy, store, executor)
+        async with worker:
+            log.info(
+                "worker running",
+                task_queue=settings.baton_task_queue,
+                namespace=settings.temporal_namespace,
+                policy_version=policy.version,
+            )
+            await stop.wait()
+            log.info("stopping")
+    store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

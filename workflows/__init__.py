@@ -1,0 +1,1 @@
+"""Orchestration: the durable case workflow (decisions in order, no I/O)."""

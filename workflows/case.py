@@ -1,0 +1,420 @@
+"""``CaseWorkflow``: one durable workflow per customer case.
+
+The workflow only orchestrates: it loads the case's policy, feeds messages through
+detection, applies each command to the :class:`~domain.case.CaseFile` (where every
+rule lives), waits on the nearest deadline with a durable timer, and hands side
+effects to activities (notifications to the outbox, the case record to the store).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
+    from activities.detection import DetectionActivities, DetectionResult
+    from activities.policy import PolicyActivities
+    from activities.records import RecordActivities
+    from domain.case import CaseFile, CaseRuleViolation
+    from domain.detection import DetectionContext, DetectionRequest
+    from domain.models import (
+        AcceptRequest,
+        Assessment,
+        Author,
+        CarryOver,
+        CaseEvent,
+        CaseInput,
+        CaseRecordBatch,
+        CaseView,
+        Deadline,
+        EscalateRequest,
+        FollowUpRequest,
+        IncomingMessage,
+        MessageRecord,
+        Notification,
+        ResolveRequest,
+    )
+    from domain.states import ACTIVE_STATES
+    from workflows import search_attributes as sa
+
+Command = Callable[[datetime], list["Notification"]]
+"""A change to the case at a given time, returning the notifications it calls for."""
+
+LOCAL_TIMEOUT = timedelta(seconds=10)
+ACTIVITY_TIMEOUT = timedelta(seconds=30)
+# Side effects retry until they succeed: a dead channel or database must not lose
+# anything, and never blocks the case's timers (they run independently).
+SIDE_EFFECT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=5),
+)
+
+
+def workflow_id_for(case_id: str) -> str:
+    """The workflow id of a case: ``case-<case_id>``."""
+    return f"case-{case_id}"
+
+
+def _rejected(err: CaseRuleViolation) -> ApplicationError:
+    return ApplicationError(str(err), type="CaseRuleViolation", non_retryable=True)
+
+
+@workflow.defn(name="CaseWorkflow", failure_exception_types=[ValidationError])
+class CaseWorkflow:
+    """A customer case from the first message to ``CLOSED``."""
+
+    @workflow.init
+    def __init__(self, case: CaseInput) -> None:
+        """Prepare the handlers; the case opens in :meth:`run` once its policy is loaded."""
+        self._file: CaseFile | None = None
+        self._messages = asyncio.Lock()
+        self._changes = 0
+        self._outbox: dict[str, Notification] = {}
+        self._undocumented_events: list[CaseEvent] = []
+        self._undocumented_messages: list[MessageRecord] = []
+        self._documented_revision = 0
+        self._search_attributes: dict[str, Any] = {}
+        self._deliveries: set[asyncio.Task[None]] = set()
+
+    # ------------------------------------------------------------------ run
+    @workflow.run
+    async def run(self, case: CaseInput) -> CaseView:
+        """Open (or resume) the case, then follow its deadlines until it is closed."""
+        expected_id = workflow_id_for(case.case_id)
+        if workflow.info().workflow_id != expected_id:
+            raise ApplicationError(
+                f"workflow id must be {expected_id!r} for case_id {case.case_id!r}",
+                type="InvalidCase",
+                non_retryable=True,
+            )
+        self._file = await self._open(case)
+        self._publish([])
+        for notification in list(self._outbox.values()):
+            self._send(notification)
+        documenter = asyncio.create_task(self._document_continuously())
+        continue_as_new = await self._follow_deadlines()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if continue_as_new:
+            workflow.continue_as_new(self._carry_over(case))
+        # Closed: make sure the record and every notification are out before finishing.
+        await workflow.wait_condition(lambda: not self._outbox and self._documented())
+        documenter.cancel()
+        return self._case.view
+
+    async def _open(self, case: CaseInput) -> CaseFile:
+        carried = case.carry_over
+        if carried is not None:
+            policy = carried.policy  # a case keeps the policy it started with
+            self._outbox = {n.key: n for n in carried.pending_notifications}
+            self._undocumented_events = list(carried.undocumented_events)
+            self._undocumented_messages = list(carried.undocumented_messages)
+            self._documented_revision = carried.documented_revision
+            return CaseFile(carried.view, policy, carried.seen_message_ids)
+        policy = await self._load_policy()
+        try:
+            file = CaseFile.open(case, policy, workflow.now())
+        except CaseRuleViolation as err:
+            raise ApplicationError(str(err), type="InvalidCase", non_retryable=True) from None
+        self._collect(file)
+        return file
+
+    async def _load_policy(self) -> Any:
+        return await workflow.execute_local_activity_method(
+            PolicyActivities.load_policy,
+            start_to_close_timeout=LOCAL_TIMEOUT,
+            summary="load escalation policy",
+        )
+
+    @property
+    def _case(self) -> CaseFile:
+        assert self._file is not None, "case is not open yet"
+        return self._file
+
+    # ------------------------------------------------------------ deadlines
+    async def _follow_deadlines(self) -> bool:
+        """Wait for the nearest deadline or a change, until closed; True to continue-as-new."""
+        timer: asyncio.Task[None] | None = None
+        armed: Deadline | None = None
+        while not self._case.closed:
+            if self._history_is_long():
+                if timer is not None:
+                    timer.cancel()
+                return True
+            nearest = self._case.next_deadline()
+            if nearest != armed:
+                if timer is not None:
+                    timer.cancel()
+                armed = nearest
+                timer = asyncio.create_task(self._sleep_until(nearest)) if nearest else None
+            seen = self._changes
+            change = asyncio.create_task(
+                workflow.wait_condition(lambda seen=seen: self._changes != seen)  # type: ignore[misc]
+            )
+            waiting = [change] if timer is None else [change, timer]
+            await workflow.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            if not change.done():
+                change.cancel()
+            if timer is not None and timer.done() and armed is not None:
+                due, timer, armed = armed, None, None
+                self._apply(lambda now, name=due.name: self._case.deadline_due(name, now))  # type: ignore[misc]
+        if timer is not None:
+            timer.cancel()
+        return False
+
+    async def _sleep_until(self, deadline: Deadline) -> None:
+        remaining = deadline.at - workflow.now()
+        if remaining > timedelta(0):
+            await workflow.sleep(remaining, summary=deadline.summary)
+
+    def _history_is_long(self) -> bool:
+        info = workflow.info()
+        limit = self._case.policy.limits.continue_as_new_after_events
+        return info.is_continue_as_new_suggested() or info.get_current_history_length() >= limit
+
+    # ------------------------------------------------------------- messages
+    @workflow.update(name="post_message")
+    async def post_message(self, message: IncomingMessage) -> Assessment:
+        """A message in the conversation; answers at once with the case's assessment."""
+        try:
+            return await self._take_message(message)
+        except CaseRuleViolation as err:
+            raise _rejected(err) from None
+
+    @post_message.validator
+    def _check_post_message(self, message: IncomingMessage) -> None:
+        self._check(lambda file: file.check_message(message))
+
+    @workflow.signal(name="message")
+    async def message(self, message: IncomingMessage) -> None:
+        """The durable fire-and-forget path for messages (same payload as ``post_message``)."""
+        try:
+            await self._take_message(message)
+        except CaseRuleViolation as err:
+            # Texts are personal data: log the id and the rule, never the text.
+            workflow.logger.warning(
+                "message %s dropped: %s", message.message_id, err, extra={"case": self._case_id()}
+            )
+
+    async def _take_message(self, message: IncomingMessage) -> Assessment:
+        await workflow.wait_condition(lambda: self._file is not None)
+        async with self._messages:  # one message at a time, in arrival order
+            file = self._case
+            if not file.is_duplicate(message.message_id):
+                file.check_message(message)
+            hits = []
+            if message.author is Author.CUSTOMER and file.view.state in ACTIVE_STATES:
+                hits = (await self._assess(message)).hits
+            answer: list[Assessment] = []
+
+            def record(now: datetime) -> list[Notification]:
+                assessment, notifications = file.record_message(message, hits, now)
+                answer.append(assessment)
+                return notifications
+
+            self._apply(record)
+            return answer[0]
+
+    async def _assess(self, message: IncomingMessage) -> DetectionResult:
+        view = self._case.view
+        request = DetectionRequest(
+            message=message,
+            context=DetectionContext(
+                language=view.customer.language,
+                customer_tier=view.customer.tier,
+                first_customer_message=view.customer_messages == 0,
+            ),
+        )
+        return await workflow.execute_local_activity_method(
+            DetectionActivities.assess_message,
+            request,
+            start_to_close_timeout=LOCAL_TIMEOUT,
+            summary=f"assess message {message.message_id}",
+        )
+
+    # ------------------------------------------------------ human commands
+    @workflow.update(name="accept")
+    async def accept(self, request: AcceptRequest) -> CaseView:
+        """The offered agent takes the case."""
+        return await self._command(lambda now: self._case.accept(request, now))
+
+    @accept.validator
+    def _check_accept(self, request: AcceptRequest) -> None:
+        self._check(lambda file: file.check_accept(request))
+
+    @workflow.update(name="escalate")
+    async def escalate(self, request: EscalateRequest) -> CaseView:
+        """Manual escalation: to a human, or to the next tier."""
+        return await self._command(lambda now: self._case.escalate(request, now))
+
+    @escalate.validator
+    def _check_escalate(self, request: EscalateRequest) -> None:
+        self._check(lambda file: file.check_escalate(request))
+
+    @workflow.update(name="resolve")
+    async def resolve(self, request: ResolveRequest) -> CaseView:
+        """The case is solved; it moves to ``FOLLOW_UP``."""
+        return await self._command(lambda now: self._case.resolve(request, now))
+
+    @resolve.validator
+    def _check_resolve(self, request: ResolveRequest) -> None:
+        self._check(lambda file: file.check_resolve(request))
+
+    @workflow.update(name="follow_up")
+    async def follow_up(self, request: FollowUpRequest) -> CaseView:
+        """The resolver documents root cause and verdict; the case closes."""
+        return await self._command(lambda now: self._case.complete_follow_up(request, now))
+
+    @follow_up.validator
+    def _check_follow_up(self, request: FollowUpRequest) -> None:
+        self._check(lambda file: file.check_follow_up(request))
+
+    @workflow.query(name="state")
+    def state(self) -> CaseView:
+        """The whole case view."""
+        if self._file is None:
+            raise ApplicationError("case is still opening", type="CaseNotReady")
+        return self._file.view
+
+    async def _command(self, command: Command) -> CaseView:
+        await workflow.wait_condition(lambda: self._file is not None)
+        async with self._messages:  # commands and messages apply in arrival order
+            try:
+                self._apply(command)
+            except CaseRuleViolation as err:
+                raise _rejected(err) from None
+        return self._case.view
+
+    def _check(self, check: Callable[[CaseFile], None]) -> None:
+        """Run a validator against the open case (before it opens, the handler checks)."""
+        if self._file is None:
+            return
+        try:
+            check(self._file)
+        except CaseRuleViolation as err:
+            raise _rejected(err) from None
+
+    # --------------------------------------------------- applying changes
+    def _apply(self, command: Command) -> None:
+        """Apply a command to the case now, then publish what changed."""
+        notifications = command(workflow.now())
+        self._changes += 1
+        self._collect(self._case)
+        self._publish(notifications)
+
+    def _collect(self, file: CaseFile) -> None:
+        self._undocumented_events += file.new_events
+        self._undocumented_messages += file.new_messages
+        file.new_events.clear()
+        file.new_messages.clear()
+
+    def _publish(self, notifications: list[Notification]) -> None:
+        self._upsert_search_attributes()
+        self._describe()
+        for notification in notifications:
+            if notification.key not in self._outbox:
+                self._outbox[notification.key] = notification
+                self._send(notification)
+
+    def _upsert_search_attributes(self) -> None:
+        current = self._case.search_attributes()
+        updates: list[SearchAttributeUpdate[Any]] = []
+        for key in sa.ALL:
+            value = current[key.name]
+            if self._search_attributes.get(key.name) != value:
+                updates.append(_sa_update(key, value))
+        if updates:
+            workflow.upsert_search_attributes(updates)
+            self._search_attributes = current
+
+    def _describe(self) -> None:
+        v = self._case.view
+        nearest = self._case.next_deadline()
+        lines = [
+            f"**{v.state.value}** · level {int(v.level)} · {v.severity.value}",
+            f"tier: {v.tier.value if v.tier else '-'} · team: {v.assigned_team or '-'}",
+            f"agent: {v.assigned_agent or v.offered_to or '-'}",
+            f"next: {nearest.summary} at {nearest.at.isoformat()}" if nearest else "next: -",
+        ]
+        workflow.set_current_details("\n\n".join(lines))
+
+    # ------------------------------------------------------ side effects
+    def _send(self, notification: Notification) -> None:
+        task = asyncio.create_task(self._deliver(notification))
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
+
+    async def _deliver(self, notification: Notification) -> None:
+        try:
+            await workflow.execute_activity_method(
+                RecordActivities.notify,
+                notification,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=SIDE_EFFECT_RETRY,
+                summary=f"notify {notification.recipient_kind} {notification.recipient}: "
+                f"{notification.event}",
+            )
+        except ActivityError as err:
+            workflow.logger.error("notification %s failed: %s", notification.key, err.cause or err)
+        finally:
+            self._outbox.pop(notification.key, None)
+
+    async def _document_continuously(self) -> None:
+        """Write the case record as the case goes, one batch at a time."""
+        while True:
+            await workflow.wait_condition(lambda: not self._documented())
+            batch = CaseRecordBatch(
+                revision=self._case.revision,
+                view=self._case.view,
+                events=list(self._undocumented_events),
+                messages=list(self._undocumented_messages),
+            )
+            await workflow.execute_activity_method(
+                RecordActivities.document_case,
+                batch,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=SIDE_EFFECT_RETRY,
+                summary=f"document case revision {batch.revision}",
+            )
+            sent_events = {e.seq for e in batch.events}
+            sent_messages = {m.seq for m in batch.messages}
+            self._undocumented_events = [
+                e for e in self._undocumented_events if e.seq not in sent_events
+            ]
+            self._undocumented_messages = [
+                m for m in self._undocumented_messages if m.seq not in sent_messages
+            ]
+            self._documented_revision = batch.revision
+
+    def _documented(self) -> bool:
+        return self._documented_revision >= self._case.revision
+
+    def _carry_over(self, case: CaseInput) -> CaseInput:
+        file = self._case
+        carried = CarryOver(
+            view=file.view,
+            policy=file.policy,
+            seen_message_ids=file.seen_message_ids,
+            pending_notifications=list(self._outbox.values()),
+            undocumented_events=self._undocumented_events,
+            undocumented_messages=self._undocumented_messages,
+            documented_revision=self._documented_revision,
+        )
+        return case.model_copy(update={"carry_over": carried})
+
+    def _case_id(self) -> str:
+        return self._file.view.case_id if self._file else workflow.info().workflow_id
+
+
+def _sa_update(key: SearchAttributeKey[Any], value: Any) -> SearchAttributeUpdate[Any]:
+    if value in ("", [], None):
+        return key.value_unset()
+    return key.value_set(value)
