@@ -1,0 +1,232 @@
+"""``baton``: the command line for operators and integrators.
+
+Exit codes: 0 done, 1 the case refused the request, 2 bad input, 3 case not found,
+4 Temporal unreachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import BaseModel, ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from baton.client import BatonClient, CaseAlreadyExists, CaseNotFound, CaseRequestRejected
+from baton.settings import describe
+from domain.models import Author, CaseView, Channel, CustomerTier, Language
+
+T = TypeVar("T")
+
+app = typer.Typer(help="Baton: the escalation engine for customer service.", no_args_is_help=True)
+case_app = typer.Typer(help="Start, drive and inspect customer cases.", no_args_is_help=True)
+app.add_typer(case_app, name="case")
+
+out = Console()
+err = Console(stderr=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _run(action: Callable[[BatonClient], Awaitable[T]]) -> T:
+    """Connect, run ``action``, and turn the client's errors into exit codes."""
+
+    async def main() -> T:
+        try:
+            client = await BatonClient.connect()
+        except RuntimeError as e:
+            err.print(f"[red]cannot reach Temporal:[/red] {e}")
+            raise typer.Exit(4) from None
+        return await action(client)
+
+    try:
+        return asyncio.run(main())
+    except ValidationError as e:
+        err.print(f"[red]invalid input[/red]\n{describe(e)}")
+        raise typer.Exit(2) from None
+    except (CaseRequestRejected, CaseAlreadyExists) as e:
+        err.print(f"[red]rejected:[/red] {e}")
+        raise typer.Exit(1) from None
+    except CaseNotFound as e:
+        err.print(f"[red]not found:[/red] {e}")
+        raise typer.Exit(3) from None
+
+
+def _print_json(model: BaseModel) -> None:
+    out.print_json(model.model_dump_json())
+
+
+@case_app.command("start")
+def start(
+    case_id: Annotated[str, typer.Argument(help="Your id of the case, e.g. C-1001.")],
+    subject: Annotated[str, typer.Option(help="What the case is about.")],
+    customer_id: Annotated[str, typer.Option(help="The customer's id.")],
+    name: Annotated[str, typer.Option(help="The customer's name.")] = "",
+    tier: Annotated[CustomerTier, typer.Option()] = CustomerTier.STANDARD,
+    language: Annotated[Language, typer.Option()] = Language.EN,
+    channel: Annotated[Channel, typer.Option()] = Channel.CHAT,
+    as_json: JsonFlag = False,
+) -> None:
+    """Start a case (workflow ``case-<CASE_ID>``)."""
+    payload = {
+        "case_id": case_id,
+        "customer": {"id": customer_id, "name": name, "tier": tier, "language": language},
+        "channel": channel,
+        "subject": subject,
+    }
+    started = _run(lambda c: c.start_case(payload))
+    if as_json:
+        _print_json(started)
+    else:
+        out.print(f"started case {started.case_id} (workflow {started.workflow_id})")
+
+
+@case_app.command("message")
+def message(
+    case_id: str,
+    text: Annotated[str, typer.Argument(help="The message text; '-' reads standard input.")],
+    author: Annotated[Author, typer.Option()] = Author.CUSTOMER,
+    message_id: Annotated[str | None, typer.Option("--id", help="Default: a new UUID.")] = None,
+    amount: Annotated[float | None, typer.Option(help="Amount at stake, if any.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Post a message and print the case's assessment."""
+    if text == "-":
+        text = sys.stdin.read()
+    payload: dict[str, Any] = {
+        "message_id": message_id or str(uuid.uuid4()),
+        "author": author,
+        "text": text,
+        "amount": amount,
+    }
+    assessment = _run(lambda c: c.post_message(case_id, payload))
+    if as_json:
+        _print_json(assessment)
+        return
+    reasons = ", ".join(f"{r.name} ({r.evidence})" for r in assessment.reasons) or "none"
+    out.print(
+        f"{assessment.state.value} · level {int(assessment.level)} · "
+        f"{assessment.severity.value} · reasons: {reasons}"
+        + (" · duplicate, ignored" if assessment.duplicate else "")
+    )
+
+
+@case_app.command("show")
+def show(case_id: str, as_json: JsonFlag = False) -> None:
+    """Show the whole case: state, level, assignment, deadlines and history."""
+    view = _run(lambda c: c.case(case_id))
+    if as_json:
+        _print_json(view)
+    else:
+        _print_view(view)
+
+
+@case_app.command("accept")
+def accept(case_id: str, agent_id: str, as_json: JsonFlag = False) -> None:
+    """Accept a case offered to AGENT_ID."""
+    _show_result(_run(lambda c: c.accept(case_id, agent_id)), as_json)
+
+
+@case_app.command("escalate")
+def escalate(
+    case_id: str,
+    by: Annotated[str, typer.Option(help="Who escalates.")],
+    reason: Annotated[str, typer.Option(help="Why.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Escalate a case by hand (to a human, or to the next tier)."""
+    _show_result(_run(lambda c: c.escalate(case_id, by, reason)), as_json)
+
+
+@case_app.command("resolve")
+def resolve(
+    case_id: str,
+    by: Annotated[str, typer.Option(help="Who resolved it.")],
+    resolution: Annotated[str, typer.Option(help="How it was resolved.")],
+    root_cause: Annotated[str | None, typer.Option()] = None,
+    necessary: Annotated[
+        bool | None, typer.Option("--necessary/--not-necessary", help="Was escalating needed?")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Resolve a case; it moves to FOLLOW_UP (and closes if fully documented)."""
+    payload = {
+        "by": by,
+        "resolution": resolution,
+        "root_cause": root_cause,
+        "escalation_necessary": necessary,
+    }
+    _show_result(_run(lambda c: c.resolve(case_id, payload)), as_json)
+
+
+def _show_result(view: CaseView, as_json: bool) -> None:
+    if as_json:
+        _print_json(view)
+    else:
+        _print_view(view)
+
+
+def _print_view(view: CaseView) -> None:
+    table = Table(title=f"Case {view.case_id}", show_header=False)
+    customer = view.customer
+    rows = {
+        "state": view.state.value,
+        "level": str(int(view.level)),
+        "severity": view.severity.value,
+        "customer": f"{customer.id} ({customer.tier.value}, {customer.language.value})",
+        "channel": view.channel.value,
+        "path / tier": f"{view.path} / {view.tier.value if view.tier else '-'}",
+        "team": view.assigned_team or "-",
+        "agent": view.assigned_agent
+        or (f"offered to {view.offered_to}" if view.offered_to else "-"),
+        "reasons": ", ".join(r.name for r in view.reasons) or "-",
+        "messages": str(view.message_count),
+    }
+    for key, value in rows.items():
+        table.add_row(key, value)
+    for deadline in view.deadlines:
+        table.add_row("deadline", f"{deadline.summary} at {deadline.at:%Y-%m-%d %H:%M:%S %Z}")
+    out.print(table)
+    history = Table("#", "at", "trigger", "from → to", "cause", title="History")
+    for e in view.history:
+        history.add_row(
+            str(e.seq),
+            f"{e.at:%H:%M:%S}",
+            e.trigger.value,
+            f"{e.from_state.value} → {e.to_state.value}",
+            e.cause,
+        )
+    out.print(history)
+
+
+@app.command("config-check")
+def config_check(
+    path: Annotated[
+        Path | None, typer.Argument(help="Default: BATON_CONFIG or config/escalation.toml.")
+    ] = None,
+) -> None:
+    """Validate an escalation policy file and print its version."""
+    from baton.settings import ConfigError, Settings, load_policy
+
+    target = path or Settings().baton_config
+    try:
+        policy = load_policy(target)
+    except ConfigError as e:
+        err.print(f"[red]{e}[/red]")
+        raise typer.Exit(2) from None
+    out.print(f"{target}: valid, version {policy.version}")
+
+
+def main() -> None:
+    """Entry point for ``python -m baton.cli``."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""A Python client for backend services: start and drive cases, get pydantic models back.
+
+Any other Temporal SDK can do the same with plain JSON (see README's wire contract);
+this module only adds types and clear exceptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from baton.settings import Settings
+from baton.temporal import connect
+from domain.models import (
+    AcceptRequest,
+    Assessment,
+    CaseInput,
+    CaseView,
+    EscalateRequest,
+    FollowUpRequest,
+    IncomingMessage,
+    ResolveRequest,
+)
+from workflows.case import CaseWorkflow, workflow_id_for
+
+
+class BatonError(Exception):
+    """Base of the client's errors."""
+
+
+class CaseAlreadyExists(BatonError):
+    """A case with this id is already running."""
+
+
+class CaseNotFound(BatonError):
+    """No case with this id."""
+
+
+class CaseRequestRejected(BatonError):
+    """The case refused the request (the message says why); nothing was changed."""
+
+
+class StartedCase(BaseModel):
+    """Identifiers of a newly started case."""
+
+    case_id: str
+    workflow_id: str
+    run_id: str | None
+
+
+class BatonClient:
+    """Typed access to the case workflows on one task queue."""
+
+    def __init__(self, client: Client, task_queue: str) -> None:
+        """Use an already connected Temporal ``client``."""
+        self.client = client
+        self.task_queue = task_queue
+
+    @classmethod
+    async def connect(cls, settings: Settings | None = None) -> BatonClient:
+        """Connect as configured by the environment (see :class:`Settings`)."""
+        settings = settings or Settings()
+        return cls(await connect(settings), settings.baton_task_queue)
+
+    def _handle(self, case_id: str) -> WorkflowHandle[Any, Any]:
+        return self.client.get_workflow_handle_for(CaseWorkflow.run, workflow_id_for(case_id))
+
+    async def start_case(self, case: CaseInput | dict[str, Any]) -> StartedCase:
+        """Start a case; raises :class:`CaseAlreadyExists` if it is already running."""
+        case = CaseInput.model_validate(case) if isinstance(case, dict) else case
+        if case.carry_over is not None:
+            raise ValueError("carry_over is internal and must not be set by callers")
+        workflow_id = workflow_id_for(case.case_id)
+        try:
+            handle = await self.client.start_workflow(
+                CaseWorkflow.run,
+                case,
+                id=workflow_id,
+                task_queue=self.task_queue,
+                static_summary=f"{case.case_id} · {case.customer.tier.value} · "
+                f"{case.channel.value} · {case.subject[:80]}",
+            )
+        except WorkflowAlreadyStartedError:
+            raise CaseAlreadyExists(f"case {case.case_id} is already running") from None
+        return StartedCase(
+            case_id=case.case_id, workflow_id=workflow_id, run_id=handle.first_execution_run_id
+        )
+
+    async def post_message(
+        self, case_id: str, message: IncomingMessage | dict[str, Any]
+    ) -> Assessment:
+        """Add a message and get the case's assessment at once."""
+        message = _as(IncomingMessage, message)
+        result: Assessment = await self._update(case_id, CaseWorkflow.post_message, message)
+        return result
+
+    async def send_message(self, case_id: str, message: IncomingMessage | dict[str, Any]) -> None:
+        """Add a message durably without waiting for the assessment (signal)."""
+        await self._call(
+            self._handle(case_id).signal(CaseWorkflow.message, _as(IncomingMessage, message))
+        )
+
+    async def accept(self, case_id: str, agent_id: str) -> CaseView:
+        """The offered agent takes the case."""
+        request = AcceptRequest(agent_id=agent_id)
+        view: CaseView = await self._update(case_id, CaseWorkflow.accept, request)
+        return view
+
+    async def escalate(self, case_id: str, by: str, reason: str) -> CaseView:
+        """Escalate by hand."""
+        request = EscalateRequest(by=by, reason=reason)
+        view: CaseView = await self._update(case_id, CaseWorkflow.escalate, request)
+        return view
+
+    async def resolve(self, case_id: str, request: ResolveRequest | dict[str, Any]) -> CaseView:
+        """Resolve the case."""
+        view: CaseView = await self._update(
+            case_id, CaseWorkflow.resolve, _as(ResolveRequest, request)
+        )
+        return view
+
+    async def follow_up(self, case_id: str, request: FollowUpRequest | dict[str, Any]) -> CaseView:
+        """Document the follow-up; the case closes."""
+        view: CaseView = await self._update(
+            case_id, CaseWorkflow.follow_up, _as(FollowUpRequest, request)
+        )
+        return view
+
+    async def case(self, case_id: str) -> CaseView:
+        """The whole case view (query ``state``)."""
+        for attempt in range(20):
+            try:
+                view: CaseView = await self._call(self._handle(case_id).query(CaseWorkflow.state))
+                return view
+            except CaseRequestRejected as err:
+                # A case answers queries once its first workflow task has opened it.
+                if "still opening" not in str(err) or attempt == 19:
+                    raise
+                await asyncio.sleep(0.1)
+        raise AssertionError("unreachable")
+
+    async def _update(self, case_id: str, update: Any, arg: Any) -> Any:
+        return await self._call(self._handle(case_id).execute_update(update, arg))
+
+    async def _call(self, awaitable: Any) -> Any:
+        try:
+            return await awaitable
+        except WorkflowUpdateFailedError as err:
+            raise CaseRequestRejected(_reason(err.cause)) from None
+        except WorkflowQueryFailedError as err:
+            raise CaseRequestRejected(str(err)) from None
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:
+                raise CaseNotFound(err.message) from None
+            raise
+
+
+def _as(model: type[Any], value: Any) -> Any:
+    return value if isinstance(value, model) else model.model_validate(value)
+
+
+def _reason(cause: BaseException | None) -> str:
+    if isinstance(cause, ApplicationError):
+        return cause.message
+    return str(cause) if cause else "rejected"
