@@ -1,0 +1,398 @@
+"""The case aggregate's rules, unit-tested without Temporal."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from domain.case import CaseFile, CaseRuleViolation
+from domain.detection import DetectionContext, detect
+from domain.models import (
+    AcceptRequest,
+    Author,
+    CaseInput,
+    EscalateRequest,
+    FollowUpRequest,
+    IncomingMessage,
+    Notification,
+    Outcome,
+    ResolveRequest,
+)
+from domain.policy import EscalationPolicy
+from domain.states import TRANSITIONS, CaseState, EscalationLevel, Severity, Tier, Trigger
+
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def open_case(policy: EscalationPolicy, tier: str = "standard", language: str = "en") -> CaseFile:
+    case = CaseInput.model_validate(
+        {
+            "case_id": "C-1001",
+            "customer": {"id": "cust-42", "name": "Ada", "tier": tier, "language": language},
+            "channel": "chat",
+            "subject": "Payment charged twice",
+        }
+    )
+    return CaseFile.open(case, policy, T0)
+
+
+_counter = iter(range(1_000_000))
+
+
+def say(
+    file: CaseFile, text: str, when: datetime, author: str = "customer", amount: float | None = None
+) -> list[Notification]:
+    message = IncomingMessage(
+        message_id=f"m{next(_counter)}", author=author, text=text, amount=amount
+    )
+    context = DetectionContext(
+        language=file.view.customer.language,
+        customer_tier=file.view.customer.tier,
+        first_customer_message=file.view.customer_messages == 0,
+    )
+    hits = detect(message, context, file.policy)
+    _, notifications = file.record_message(message, hits, when)
+    return notifications
+
+
+def test_new_case_waits_in_ai_handling_on_the_ai_limit(policy: EscalationPolicy) -> None:
+    file = open_case(policy)
+    assert file.view.state is CaseState.AI_HANDLING
+    [deadline] = file.view.deadlines
+    assert deadline.name == "ai_handling_limit"
+    assert deadline.at == T0 + policy.timers.ai_handling_limit.low
+    assert deadline.summary == "AI handling limit, low: 2 h"
+
+
+def test_explicit_request_hands_off_at_once(policy: EscalationPolicy) -> None:
+    file = open_case(policy)
+    say(file, "Where is my parcel?", at(1))
+    say(file, "I checked the tracking page for you.", at(2), author="ai")
+    notes = say(file, "I want to talk to a person", at(3))
+    v = file.view
+    assert (v.state, v.level, v.tier, v.assigned_team) == (
+        CaseState.HANDOFF,
+        EscalationLevel.TAKEOVER,
+        Tier.FRONTLINE,
+        "support-frontline",
+    )
+    assert v.offered_to == "anna"
+    assert {(n.event, n.recipient) for n in notes} == {
+        ("case_escalated", "support-frontline"),
+        ("handoff_customer_message", "cust-42"),
+        ("case_offered", "anna"),
+    }
+    assert v.handoff is not None
+    assert [m.text for m in v.handoff.transcript][0] == "Where is my parcel?"
+    assert v.handoff.ai_steps == ["I checked the tracking page for you."]
+    assert v.handoff.help_needed == ["The customer asked for a human"]
+    [deadline] = v.deadlines
+    assert (
+        deadline.name == "accept_timeout"
+        and deadline.at == at(3) + policy.timers.accept_timeout.high
+    )
+
+
+def test_german_customer_gets_the_german_handoff_message(policy: EscalationPolicy) -> None:
+    file = open_case(policy, language="de")
+    notes = say(file, "Ich möchte einen Mitarbeiter sprechen", at(1))
+    [customer] = [n for n in notes if n.recipient_kind == "customer"]
+    assert customer.body.startswith("Vielen Dank") and customer.channel == "chat"
+
+
+def test_fraud_goes_to_compliance_specialists(policy: EscalationPolicy) -> None:
+    file = open_case(policy)
+    say(file, "There are unauthorized payments on my account", at(1))
+    v = file.view
+    assert (v.level, v.severity, v.path, v.tier, v.offered_to) == (
+        EscalationLevel.FULL_TAKEOVER,
+        Severity.CRITICAL,
+        "compliance",
+        Tier.SPECIALIST,
+        "ingrid",
+    )
+
+
+def test_vip_follows_the_shorter_timer_then_hands_off(policy: EscalationPolicy) -> None:
+    file = open_case(policy, tier="vip")
+    say(file, "Hello, my invoice looks wrong", at(1))
+    v = file.view
+    assert v.state is CaseState.AI_HANDLING and v.severity is Severity.MEDIUM
+    assert v.pending_escalation is not None and v.pending_escalation.name == "vip_customer"
+    [deadline] = v.deadlines
+    assert deadline.at == T0 + policy.timers.ai_handling_limit.medium
+    file.deadline_due("ai_handling_limit", deadline.at)
+    assert v.state is CaseState.HANDOFF
+    assert v.history[-2].trigger is Trigger.ESCALATED
+    assert "AI handling limit, medium" in v.history[-2].cause
+
+
+def test_routine_case_escalates_when_the_ai_limit_passes(policy: EscalationPolicy) -> None:
+    file = open_case(policy)
+    say(file, "How do I change my address?", at(1))
+    limit = file.view.deadlines[0].at
+    assert file.deadline_due("ai_handling_limit", limit - timedelta(seconds=1)) == []
+    assert file.view.state is CaseState.AI_HANDLING
+    file.deadline_due("ai_handling_limit", limit)
+    assert file.view.state is CaseState.HANDOFF
+    assert [r.name for r in file.view.reasons] == ["ai_handling_limit"]
+
+
+def test_ai_limit_pauses_while_the_customer_is_the_one_to_answer(policy: EscalationPolicy) -> None:
+    file = open_case(policy)
+    say(file, "Can you explain my bill?", at(1))
+    say(file, "Sure, which month?", at(2), author="ai")
+    assert [d.name for d in file.view.deadlines] == ["customer_inactivity"]
+    say(file, "October", at(5))
+    assert [d.name for d in file.view.deadlines] == ["ai_handling_limit"]
+
+
+def test_level_one_consults_an_expert_once_and_keeps_the_ai(policy: EscalationPolicy) -> None:
+    file = open_case(policy)
+    notes = say(file, "Feature request: an export to SAP", at(1))
+    assert file.view.state is CaseState.AI_HANDLING
+    assert file.view.level is EscalationLevel.CONSULT
+    assert [(n.event, n.recipient) for n in notes] == [("consult_requested", "product-experts")]
+    assert say(file, "Another feature request: dark mode", at(2)) == []
+
+
+def test_only_the_offered_agent_may_accept(policy: EscalationPolicy) -> None:
+    file = open_case(policy)
+    say(file, "talk to a human please", at(1))
+    before = file.view.model_copy(deep=True)
+    with pytest.raises(CaseRuleViolation, match="offered to anna, not to ben"):
+        file.accept(AcceptRequest(agent_id="ben"), at(2))
+    assert file.view == before
+    file.accept(AcceptRequest(agent_id="anna"), at(2))
+    v = file.view
+    assert (v.state, v.assigned_agent) == (CaseState.HUMAN_HANDLING, "anna")
+    assert [d.name for d in v.deadlines] == ["first_response_sla", "resolution_sla"]
+
+
+def test_agent_reply_meets_first_response_and_starts_inactivity(policy: EscalationPolicy) -> None:
+    file = _accepted(policy)
+    say(file, "Hi, I am Anna and I will sort this out.", at(5), author="agent")
+    assert file.view.first_response_at == at(5)
+    assert file.view.history[-1].trigger is Trigger.FIRST_RESPONSE
+    assert sorted(d.name for d in file.view.deadlines) == ["customer_inactivity", "resolution_sla"]
+
+
+def test_offers_walk_the_agents_then_the_tiers(policy: EscalationPolicy) -> None:
+    file = open_case(policy)
+    say(file, "talk to a human", at(0))
+    offered = [file.view.offered_to]
+    notes: list[Notification] = []
+    for _ in range(8):
+        deadline = file.view.deadlines[0]
+        notes += file.deadline_due(deadline.name, deadline.at)
+        offered.append(file.view.offered_to)
+    assert offered == [
+        "anna",
+        "ben",
+        "clara",  # frontline
+        "alexander",
+        "dora",  # specialist
+        "maria",  # management
+        "maria",
+        "maria",
+        "maria",  # nobody left above: keep offering, tell the supervisor
+    ]
+    assert file.view.tier is Tier.MANAGEMENT
+    nobody = [n for n in notes if n.event == "nobody_accepted"]
+    assert {n.recipient for n in nobody} == {"head-of-service"} and len(nobody) == 3
+
+
+def test_sla_breach_moves_up_a_tier_and_notifies(policy: EscalationPolicy) -> None:
+    file = _accepted(policy)
+    due = file.view.deadlines[0]
+    assert due.name == "first_response_sla"
+    notes = file.deadline_due(due.name, due.at)
+    v = file.view
+    assert (v.state, v.tier, v.offered_to, v.sla_breaches) == (
+        CaseState.HANDOFF,
+        Tier.SPECIALIST,
+        "alexander",
+        1,
+    )
+    assert {("sla_breached", "lead-support"), ("sla_breached", "anna")} <= {
+        (n.event, n.recipient) for n in notes
+    }
+
+
+def test_manual_escalation(policy: EscalationPolicy) -> None:
+    file = open_case(policy)
+    file.escalate(EscalateRequest(by="ai-bot", reason="customer is upset"), at(1))
+    assert file.view.state is CaseState.HANDOFF
+    assert [r.name for r in file.view.reasons] == ["manual_escalation"]
+    file.escalate(EscalateRequest(by="lead-support", reason="needs a specialist"), at(2))
+    file.escalate(EscalateRequest(by="lead-support", reason="needs management"), at(3))
+    assert file.view.tier is Tier.MANAGEMENT
+    before = file.view.model_copy(deep=True)
+    with pytest.raises(CaseRuleViolation, match="highest tier"):
+        file.escalate(EscalateRequest(by="x", reason="more"), at(4))
+    assert file.view == before
+
+
+def test_resolution_by_a_stranger_is_rejected(policy: EscalationPolicy) -> None:
+    file = _accepted(policy)
+    with pytest.raises(CaseRuleViolation, match="assigned to anna"):
+        file.resolve(ResolveRequest(by="ben", resolution="done"), at(9))
+
+
+def test_human_resolution_then_follow_up_closes(policy: EscalationPolicy) -> None:
+    file = _accepted(policy)
+    file.resolve(ResolveRequest(by="anna", resolution="refunded"), at(9))
+    v = file.view
+    assert (v.state, v.outcome) == (CaseState.FOLLOW_UP, Outcome.RESOLVED_BY_HUMAN)
+    assert [d.name for d in v.deadlines] == ["follow_up_reminder", "follow_up_deadline"]
+    with pytest.raises(CaseRuleViolation, match="escalation_necessary is required"):
+        file.complete_follow_up(FollowUpRequest(by="anna", root_cause="billing bug"), at(10))
+    file.complete_follow_up(
+        FollowUpRequest(by="anna", root_cause="billing bug", escalation_necessary=True), at(10)
+    )
+    assert v.state is CaseState.CLOSED and v.deadlines == []
+    with pytest.raises(CaseRuleViolation, match="closed"):
+        say(file, "thanks!", at(11))
+
+
+def test_fully_documented_resolution_closes_at_once(policy: EscalationPolicy) -> None:
+    file = open_case(policy)
+    file.resolve(ResolveRequest(by="ai-bot", resolution="answered", root_cause="faq"), at(1))
+    assert file.view.state is CaseState.CLOSED
+    assert file.view.outcome is Outcome.RESOLVED_BY_AI
+    assert [e.trigger for e in file.view.history][-2:] == [
+        Trigger.RESOLVED,
+        Trigger.FOLLOW_UP_DOCUMENTED,
+    ]
+
+
+def test_follow_up_reminder_then_deadline_marks_fields_missing(policy: EscalationPolicy) -> None:
+    file = _accepted(policy)
+    file.resolve(ResolveRequest(by="anna", resolution="refunded"), at(9))
+    reminder, deadline = file.view.deadlines
+    notes = file.deadline_due(reminder.name, reminder.at)
+    assert [(n.event, n.recipient) for n in notes] == [("follow_up_reminder", "anna")]
+    file.deadline_due(deadline.name, deadline.at)
+    assert file.view.state is CaseState.CLOSED
+    assert file.view.follow_up is not None
+    assert file.view.follow_up.missing == ["root_cause", "escalation_necessary"]
+
+
+def test_inactive_customer_abandons(policy: EscalationPolicy) -> None:
+    file = open_case(policy)
+    say(file, "hi", at(1))
+    say(file, "How can I help?", at(2), author="ai")
+    [deadline] = file.view.deadlines
+    file.deadline_due(deadline.name, deadline.at)
+    assert (file.view.state, file.view.outcome) == (CaseState.CLOSED, Outcome.ABANDONED)
+
+
+def test_duplicates_change_nothing(policy: EscalationPolicy) -> None:
+    file = open_case(policy)
+    message = IncomingMessage(message_id="same", author="customer", text="hello")
+    file.record_message(message, [], at(1))
+    before = file.view.model_copy(deep=True)
+    assessment, notes = file.record_message(message, [], at(2))
+    assert assessment.duplicate and notes == [] and file.view == before
+
+
+def test_overlong_text_is_rejected(policy: EscalationPolicy) -> None:
+    file = open_case(policy)
+    text = "x" * (policy.limits.max_message_chars + 1)
+    with pytest.raises(CaseRuleViolation, match="longer than"):
+        file.record_message(
+            IncomingMessage(message_id="m", author="customer", text=text), [], at(1)
+        )
+    assert file.view.message_count == 0
+
+
+def _accepted(policy: EscalationPolicy) -> CaseFile:
+    file = open_case(policy)
+    say(file, "I need to speak to a human", at(1))
+    file.accept(AcceptRequest(agent_id="anna"), at(2))
+    return file
+
+
+# ------------------------------------------------------------- any sequence
+COMMANDS = st.lists(
+    st.sampled_from(
+        [
+            "customer_routine",
+            "customer_human",
+            "customer_fraud",
+            "ai_reply",
+            "agent_reply",
+            "accept_offered",
+            "accept_stranger",
+            "escalate",
+            "resolve_owner",
+            "resolve_stranger",
+            "follow_up",
+            "deadline",
+        ]
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(commands=COMMANDS)
+def test_any_command_sequence_follows_the_table(
+    policy: EscalationPolicy, commands: list[str]
+) -> None:
+    file = open_case(policy)
+    now = T0
+    for step, command in enumerate(commands):
+        now += timedelta(minutes=1)
+        before = file.view.model_copy(deep=True)
+        revision = file.revision
+        try:
+            now = _apply(file, command, now, step)
+        except CaseRuleViolation:
+            assert file.view == before, f"{command} was rejected but changed the case"
+        assert file.revision >= revision
+    for event in file.view.history[1:]:
+        assert TRANSITIONS[(event.from_state, event.trigger)] is event.to_state
+    seqs = [e.seq for e in file.view.history]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+
+
+def _apply(file: CaseFile, command: str, now: datetime, step: int) -> datetime:
+    v = file.view
+    texts = {
+        "customer_routine": ("customer", "where is my order"),
+        "customer_human": ("customer", "talk to a human"),
+        "customer_fraud": ("customer", "this is fraud"),
+        "ai_reply": ("ai", "let me check"),
+        "agent_reply": ("agent", "I am on it"),
+    }
+    if command in texts:
+        author, text = texts[command]
+        say(file, text, now, author=author)
+    elif command == "accept_offered":
+        file.accept(AcceptRequest(agent_id=v.offered_to or "nobody"), now)
+    elif command == "accept_stranger":
+        file.accept(AcceptRequest(agent_id="stranger"), now)
+    elif command == "escalate":
+        file.escalate(EscalateRequest(by="lead", reason="test"), now)
+    elif command == "resolve_owner":
+        file.resolve(ResolveRequest(by=v.assigned_agent or "ai-bot", resolution="ok"), now)
+    elif command == "resolve_stranger":
+        file.resolve(ResolveRequest(by="stranger", resolution="ok"), now)
+    elif command == "follow_up":
+        file.complete_follow_up(
+            FollowUpRequest(by="x", root_cause="cause", escalation_necessary=bool(step % 2)), now
+        )
+    elif command == "deadline" and v.deadlines:
+        now = max(now, v.deadlines[0].at)
+        file.deadline_due(v.deadlines[0].name, now)
+    return now
+
+
+def test_author_enum_is_the_wire_vocabulary() -> None:
+    assert {a.value for a in Author} == {"customer", "ai", "agent"}

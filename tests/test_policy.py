@@ -1,0 +1,55 @@
+"""The escalation policy file: validated at start, errors name the key."""
+
+from pathlib import Path
+
+import pytest
+
+from baton.settings import DEFAULT_CONFIG, ConfigError, load_policy
+from domain.language import Language
+from domain.policy import SERVED_LANGUAGES
+from domain.states import Severity
+
+
+def _variant(tmp_path: Path, old: str, new: str) -> Path:
+    text = DEFAULT_CONFIG.read_text()
+    assert old in text, old
+    path = tmp_path / "escalation.toml"
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+def test_shipped_policy_is_valid_and_complete() -> None:
+    policy = load_policy(DEFAULT_CONFIG)
+    assert set(SERVED_LANGUAGES) == {lang.value for lang in Language}
+    for table in (policy.timers.accept_timeout, policy.timers.resolution_sla):
+        durations = [table.for_severity(s) for s in Severity]
+        # More severe cases never wait longer.
+        assert durations == sorted(durations, reverse=True)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "named"),
+    [
+        ('high = "PT5M"', 'high = "soon"', "timers.accept_timeout.high"),
+        ("amount_threshold = 1000.0", "amount_threshold = -1", "detection.amount_threshold"),
+        ("[limits]", "[limits]\ntypo_key = 1", "limits.typo_key"),
+        ('path = "compliance"', 'path = "nowhere"', "nowhere"),
+        ('follow_up_reminder = "P1D"', 'follow_up_reminder = "P5D"', "follow_up_reminder"),
+        ("{tier} colleague", "{agent} colleague", "customer_handoff"),
+        ("[reasons.vip_customer]", "[reasons.vip]", "vip_customer"),
+        ('level = 3\npath = "compliance"', 'level = 7\npath = "compliance"', "level"),
+    ],
+)
+def test_bad_config_names_the_problem(tmp_path: Path, old: str, new: str, named: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_policy(_variant(tmp_path, old, new))
+    assert named in str(raised.value)
+
+
+def test_missing_and_unparsable_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load_policy(tmp_path / "absent.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("version = ")
+    with pytest.raises(ConfigError, match="broken.toml"):
+        load_policy(broken)
