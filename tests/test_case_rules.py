@@ -88,7 +88,7 @@ def test_explicit_request_hands_off_at_once(policy: EscalationPolicy) -> None:
         ("case_offered", "anna"),
     }
     assert v.handoff is not None
-    assert [m.text for m in v.handoff.transcript][0] == "Where is my parcel?"
+    assert v.handoff.transcript[0].text == "Where is my parcel?"
     assert v.handoff.ai_steps == ["I checked the tracking page for you."]
     assert v.handoff.help_needed == ["The customer asked for a human"]
     [deadline] = v.deadlines

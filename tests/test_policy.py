@@ -51,5 +51,5 @@ def test_missing_and_unparsable_files(tmp_path: Path) -> None:
         load_policy(tmp_path / "absent.toml")
     broken = tmp_path / "broken.toml"
     broken.write_text("version = ")
-    with pytest.raises(ConfigError, match="broken.toml"):
+    with pytest.raises(ConfigError, match=r"broken\.toml"):
         load_policy(broken)
