@@ -502,10 +502,14 @@ class CaseFile:
         """Who waits on whom: the customer inactivity clock runs after our replies."""
         v = self.view
         if author is Author.CUSTOMER:
+            if v.awaiting_customer_since is not None and v.state is CaseState.AI_HANDLING:
+                v.ai_since = now  # the AI's clock runs again
             v.awaiting_customer_since = None
             return
         if v.state not in (CaseState.AI_HANDLING, CaseState.HUMAN_HANDLING):
             return
+        if v.state is CaseState.AI_HANDLING and v.awaiting_customer_since is None:
+            v.ai_time_used += now - v.ai_since  # pause the AI's clock
         v.awaiting_customer_since = now
         human_turn = author is Author.AGENT and v.state is CaseState.HUMAN_HANDLING
         if human_turn and v.first_response_at is None:

@@ -8,7 +8,7 @@ named and never reaches the case's logic.
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -263,6 +263,9 @@ class CaseView(BaseModel):
     sla_breaches: int = 0
     # Clocks the timers are computed from (all in workflow time).
     ai_since: datetime
+    """When the AI's clock last started running (the customer waiting on the AI)."""
+    ai_time_used: timedelta = timedelta(0)
+    """AI handling time used before ``ai_since``; the clock pauses while we wait on the customer."""
     awaiting_customer_since: datetime | None = None
     handoff_at: datetime | None = None
     offered_at: datetime | None = None

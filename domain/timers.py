@@ -71,11 +71,10 @@ def case_deadlines(view: CaseView, policy: EscalationPolicy) -> list[Deadline]:
     if view.state is CaseState.AI_HANDLING:
         if view.awaiting_customer_since is None:
             # The AI's clock only runs while the customer is the one waiting.
-            out.append(
-                per_severity(
-                    DeadlineName.AI_HANDLING_LIMIT, timers.ai_handling_limit, view.ai_since
-                )
+            limit = per_severity(
+                DeadlineName.AI_HANDLING_LIMIT, timers.ai_handling_limit, view.ai_since
             )
+            out.append(limit.model_copy(update={"at": limit.at - view.ai_time_used}))
     elif view.state is CaseState.HANDOFF and view.offered_at is not None:
         out.append(
             per_severity(DeadlineName.ACCEPT_TIMEOUT, timers.accept_timeout, view.offered_at)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -18,7 +18,7 @@ from temporalio.worker import Worker
 from baton.settings import DEFAULT_CONFIG, load_policy
 from baton.store import CaseStore
 from baton.temporal import dev_server_args, installed_binary, register_search_attributes
-from domain.models import CaseInput, CaseView
+from domain.models import AcceptRequest, CaseInput, CaseView, IncomingMessage, ResolveRequest
 from domain.policy import EscalationPolicy
 from worker import create_worker
 from workflows import search_attributes
@@ -111,3 +111,56 @@ async def start_case(
         id=workflow_id_for(case.case_id),
         task_queue=worker.task_queue,
     )
+
+
+class CaseDriver:
+    """Drives one case through its wire contract, like a backend service would."""
+
+    def __init__(self, handle: WorkflowHandle[CaseWorkflow, CaseView]) -> None:
+        self.handle = handle
+        self._n = 0
+
+    async def say(self, text: str, author: str = "customer", amount: float | None = None) -> Any:
+        self._n += 1
+        message = IncomingMessage(message_id=f"m{self._n}", author=author, text=text, amount=amount)
+        return await self.handle.execute_update(CaseWorkflow.post_message, message)
+
+    async def view(self) -> CaseView:
+        return await self.handle.query(CaseWorkflow.state)
+
+    async def accept(self, agent_id: str) -> CaseView:
+        return await self.handle.execute_update(
+            CaseWorkflow.accept, AcceptRequest(agent_id=agent_id)
+        )
+
+    async def resolve(self, by: str, **fields: Any) -> CaseView:
+        request = ResolveRequest(by=by, resolution=fields.pop("resolution", "solved"), **fields)
+        return await self.handle.execute_update(CaseWorkflow.resolve, request)
+
+    async def triggers(self) -> list[str]:
+        return [e.trigger.value for e in (await self.view()).history]
+
+
+@asynccontextmanager
+async def case_on(
+    env: WorkflowEnvironment,
+    policy: EscalationPolicy,
+    store: CaseStore,
+    executor: ThreadPoolExecutor,
+    case: CaseInput | None = None,
+) -> AsyncIterator[CaseDriver]:
+    """A worker and one started case on ``env``."""
+    async with running_worker(env.client, policy, store, executor) as worker:
+        driver = CaseDriver(await start_case(env.client, worker, case))
+        try:
+            yield driver
+        finally:
+            await stop_if_running(driver.handle)
+
+
+async def stop_if_running(handle: WorkflowHandle[Any, Any]) -> None:
+    """Terminate a case the test left open: with its worker gone, its timers would
+    block time skipping for every later test."""
+    description = await handle.describe()
+    if description.status == WorkflowExecutionStatus.RUNNING:
+        await handle.terminate("test finished")

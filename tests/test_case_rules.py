@@ -396,3 +396,14 @@ def _apply(file: CaseFile, command: str, now: datetime, step: int) -> datetime:
 
 def test_author_enum_is_the_wire_vocabulary() -> None:
     assert {a.value for a in Author} == {"customer", "ai", "agent"}
+
+
+def test_ai_clock_pauses_while_waiting_on_the_customer(policy: EscalationPolicy) -> None:
+    limit = policy.timers.ai_handling_limit.low
+    file = open_case(policy)
+    say(file, "Can you explain my bill?", at(10))
+    say(file, "Sure, which month?", at(30), author="ai")  # 30 min of AI time used
+    say(file, "October", at(24 * 60))  # the customer answers a day later
+    [deadline] = file.view.deadlines
+    assert deadline.name == "ai_handling_limit"
+    assert deadline.at == at(24 * 60) + limit - timedelta(minutes=30)
