@@ -58,7 +58,7 @@ async def test_full_lifecycle_with_search_attributes(
         assert handoff.state is CaseState.HANDOFF and handoff.escalate
 
         await _eventually(
-            lambda: _has(client, f'CaseState = "HANDOFF" AND CustomerTier = "vip"', wid)
+            lambda: _has(client, 'CaseState = "HANDOFF" AND CustomerTier = "vip"', wid)
         )
         await baton.accept(case.case_id, "anna")
         await _eventually(
