@@ -173,10 +173,10 @@ class CaseStore:
             "status": "pending",
             "created_at": datetime.now(UTC),
         }
-        stmt = self._insert()(OutboxRow.__table__).values(values).on_conflict_do_nothing()  # type: ignore[attr-defined]
+        table = OutboxRow.__table__  # type: ignore[attr-defined]
+        stmt = self._insert()(table).values(values).on_conflict_do_nothing().returning(table.c.key)
         with Session(self.engine) as session, session.begin():
-            result = session.execute(stmt)
-            return bool(result.rowcount)
+            return session.execute(stmt).first() is not None
 
     # ------------------------------------------------------------- reading
     def case(self, case_id: str) -> CaseRow | None:
