@@ -1,0 +1,94 @@
+"""The ``baton`` console script against the real dev server and worker."""
+
+import asyncio
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from domain.models import Assessment, CaseView
+from domain.states import CaseState
+from tests.conftest import running_worker
+
+BATON = shutil.which("baton", path=str(Path(sys.executable).parent)) or "baton"
+
+
+async def _baton(env: dict[str, str], *args: str, stdin: str = "") -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        BATON,
+        *args,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(stdin.encode()), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+@pytest.fixture
+def cli_env(dev_env: WorkflowEnvironment) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "BATON_"))}
+    env |= {
+        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "COLUMNS": "200",
+    }
+    return env
+
+
+async def test_case_start_message_show(dev_env, cli_env, policy, store, executor) -> None:
+    async with running_worker(dev_env.client, policy, store, executor) as worker:
+        env = cli_env | {"BATON_TASK_QUEUE": worker.task_queue}
+        case_id = f"C-cli-{worker.task_queue[-8:]}"
+        start = ["case", "start", case_id, "--subject", "Zahlung doppelt", "--customer-id", "c-9"]
+        code, out, err = await _baton(env, *start, "--language", "de", "--tier", "vip")
+        assert code == 0, err
+        assert f"started case {case_id}" in out
+
+        code, _, err = await _baton(env, *start)
+        assert code == 1 and "already running" in err
+
+        code, out, err = await _baton(
+            env, "case", "message", case_id, "-", "--json", "--id", "m1", stdin="Das ist Betrug!"
+        )
+        assert code == 0, err
+        assessment = Assessment.model_validate_json(out)
+        assert assessment.state is CaseState.HANDOFF and assessment.reasons[0].name == "fraud"
+
+        code, out, err = await _baton(env, "case", "show", case_id, "--json")
+        assert code == 0, err
+        view = CaseView.model_validate(json.loads(out))
+        assert (view.state, view.assigned_team, view.offered_to) == (
+            CaseState.HANDOFF,
+            "compliance",
+            "ingrid",
+        )
+
+        code, out, err = await _baton(env, "case", "show", case_id)
+        assert code == 0 and "HANDOFF" in out and "acceptance timeout, critical" in out
+
+        code, _, err = await _baton(env, "case", "accept", case_id, "jonas")
+        assert code == 1 and "offered to ingrid, not to jonas" in err
+        code, out, err = await _baton(env, "case", "accept", case_id, "ingrid")
+        assert code == 0 and "HUMAN_HANDLING" in out
+
+        code, _, err = await _baton(env, "case", "message", case_id, "hi", "--author", "robot")
+        assert code == 2 and "robot" in err
+
+        code, _, err = await _baton(env, "case", "show", "C-does-not-exist")
+        assert code == 3 and "not found" in err
+        await dev_env.client.get_workflow_handle(f"case-{case_id}").terminate()
+
+
+async def test_config_check(cli_env, tmp_path: Path) -> None:
+    code, out, _ = await _baton(cli_env, "config-check")
+    assert code == 0 and "valid" in out
+    bad = tmp_path / "bad.toml"
+    bad.write_text("version = 1")
+    code, _, err = await _baton(cli_env, "config-check", str(bad))
+    assert code == 2 and "default_path" in err

@@ -1,0 +1,128 @@
+"""``python worker.py`` as users run it: embedded server, clean stop, cases survive."""
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from baton.client import BatonClient
+from baton.settings import DEFAULT_CONFIG, PROJECT_ROOT, Settings
+from domain.states import CaseState
+from tests.conftest import new_case
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture
+def worker_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "BATON_"))}
+    env |= {
+        "BATON_DATA_DIR": str(tmp_path / "data"),
+        "BATON_DEV_SERVER_PORT": str(_free_port()),
+        "BATON_DEV_UI_PORT": str(_free_port()),
+    }
+    yield env
+
+
+class WorkerProcess:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "worker.py"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.log: list[str] = []
+
+    async def wait_running(self, timeout: float = 90) -> None:
+        loop = asyncio.get_running_loop()
+        assert self.proc.stderr is not None
+        while True:
+            line = await asyncio.wait_for(
+                loop.run_in_executor(None, self.proc.stderr.readline), timeout
+            )
+            assert line, f"worker exited early: {''.join(self.log)}"
+            self.log.append(line)
+            if "worker running" in line:
+                return
+
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 60) -> int:
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+
+
+async def test_embedded_server_runs_stops_cleanly_and_keeps_cases(worker_env) -> None:
+    settings = Settings(**{k.lower(): v for k, v in worker_env.items() if k.startswith("BATON_")})
+    port, ui_port = settings.baton_dev_server_port, settings.baton_dev_ui_port
+    case = new_case()
+
+    first = WorkerProcess(worker_env)
+    await first.wait_running()
+    try:
+        client = await BatonClient.connect(settings)
+        await client.start_case(case)
+        assessment = await client.post_message(
+            case.case_id, {"message_id": "m1", "author": "customer", "text": "talk to a human"}
+        )
+        assert assessment.state is CaseState.HANDOFF
+        with urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/", timeout=10) as page:
+            assert page.status == 200  # the Web UI
+    finally:
+        code = first.stop(signal.SIGINT)
+    assert code == 0, "".join(first.log)
+    assert not _listening(port), "the embedded server must stop with the worker"
+    assert (settings.baton_data_dir / "temporal.db").exists()
+    assert (settings.baton_data_dir / "baton.db").exists()
+
+    second = WorkerProcess(worker_env)
+    await second.wait_running()
+    try:
+        client = await BatonClient.connect(settings)
+        view = await client.case(case.case_id)
+        assert (view.state, view.offered_to) == (CaseState.HANDOFF, "anna")
+        await client.accept(case.case_id, "anna")
+        assert (await client.case(case.case_id)).state is CaseState.HUMAN_HANDLING
+    finally:
+        code = second.stop(signal.SIGTERM)
+    assert code == 0, "".join(second.log)
+    assert not _listening(port)
+
+
+def test_bad_config_stops_the_worker_naming_the_key(worker_env, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(DEFAULT_CONFIG.read_text().replace('medium = "PT15M"', 'medium = "15 minutes"'))
+    result = subprocess.run(
+        [sys.executable, "worker.py"],
+        cwd=PROJECT_ROOT,
+        env=worker_env | {"BATON_CONFIG": str(bad)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 2
+    assert "timers.accept_timeout.medium" in result.stderr
+    assert not (Path(worker_env["BATON_DATA_DIR"]) / "temporal.db").exists()
