@@ -495,8 +495,10 @@ class CaseFile:
         record = MessageRecord(seq=v.message_seq, at=now, **message.model_dump())
         v.recent_messages = [*v.recent_messages, record][-self.policy.limits.recent_messages :]
         self.new_messages.append(record)
+        if len(self._seen) == self._seen.maxlen:
+            self._seen_set.discard(self._seen[0])  # about to fall out of the window
         self._seen.append(message.message_id)
-        self._seen_set = set(self._seen)
+        self._seen_set.add(message.message_id)
 
     def _track_turns(self, author: Author, now: datetime) -> None:
         """Who waits on whom: the customer inactivity clock runs after our replies."""

@@ -115,14 +115,26 @@ class EscalationPath(_Strict):
 class Matrix(_Strict):
     """Where each escalation level enters a path."""
 
-    takeover_start_tier: Tier = Tier.FRONTLINE
-    full_takeover_start_tier: Tier = Tier.SPECIALIST
+    takeover_start_tier: Tier
+    full_takeover_start_tier: Tier
 
     def start_tier(self, level: EscalationLevel) -> Tier:
         """The tier a case enters at ``level`` (2 or 3)."""
         if level >= EscalationLevel.FULL_TAKEOVER:
             return self.full_takeover_start_tier
         return self.takeover_start_tier
+
+
+class ActivityTimeouts(_Strict):
+    """How long side effects may take and how they retry (they retry until they succeed)."""
+
+    local_timeout: Positive
+    """Detection, per attempt (a local activity inside the workflow task)."""
+    start_to_close: Positive
+    """``notify`` and ``document_case``, per attempt."""
+    retry_initial_interval: Positive
+    retry_maximum_interval: Positive
+    retry_backoff: float = Field(ge=1.0)
 
 
 class Detection(_Strict):
@@ -174,12 +186,18 @@ class CoreReason:
 
 
 class EscalationPolicy(_Strict):
-    """The whole validated configuration the engine runs on."""
+    """The whole validated configuration the engine runs on.
+
+    Every case records the policy it started with (see ``activities.policy``) and
+    decodes it again on replay: a field added to this schema later must have a
+    default, or old histories no longer replay (the stored corpus test catches it).
+    """
 
     version: Name
     default_path: Name
     timers: Timers
-    matrix: Matrix = Matrix()
+    matrix: Matrix
+    activities: ActivityTimeouts
     reasons: dict[Name, ReasonRule]
     paths: dict[Name, EscalationPath]
     detection: Detection

@@ -301,6 +301,25 @@ def test_duplicates_change_nothing(policy: EscalationPolicy) -> None:
     assert assessment.duplicate and notes == [] and file.view == before
 
 
+def test_duplicate_window_forgets_only_the_oldest_ids(policy: EscalationPolicy) -> None:
+    small = policy.model_copy(
+        update={"limits": policy.limits.model_copy(update={"dedupe_window": 3})}
+    )
+    file = CaseFile(open_case(policy).view, small)
+    for i in range(4):
+        file.record_message(IncomingMessage(message_id=f"id{i}", author="ai", text="x"), [], at(i))
+    assert not file.is_duplicate("id0")  # fell out of the window
+    assert all(file.is_duplicate(f"id{i}") for i in (1, 2, 3))
+    assert file.seen_message_ids == ["id1", "id2", "id3"]
+
+
+def test_outage_goes_to_the_it_incident_path(policy: EscalationPolicy) -> None:
+    file = open_case(policy)
+    say(file, "The whole portal is down!", at(1))
+    v = file.view
+    assert (v.path, v.assigned_team, v.offered_to) == ("it_incident", "it-service-desk", "mona")
+
+
 def test_overlong_text_is_rejected(policy: EscalationPolicy) -> None:
     file = open_case(policy)
     text = "x" * (policy.limits.max_message_chars + 1)

@@ -32,6 +32,8 @@ def _names(policy: EscalationPolicy, text: str, language: str = "en", **kw: obje
         ("Ich werde rechtliche Schritte einleiten", "de", "legal_threat"),
         ("Please delete my data under GDPR", "en", "data_protection"),
         ("Ich will kündigen", "de", "cancellation"),
+        ("Your portal is down since this morning", "en", "service_outage"),
+        ("Seit heute früh eine Störung im Portal", "de", "service_outage"),
     ],
 )
 def test_reason_fires_on_its_examples(

@@ -48,15 +48,8 @@ with workflow.unsafe.imports_passed_through():
 Command = Callable[[datetime], list["Notification"]]
 """A change to the case at a given time, returning the notifications it calls for."""
 
-LOCAL_TIMEOUT = timedelta(seconds=10)
-ACTIVITY_TIMEOUT = timedelta(seconds=30)
-# Side effects retry until they succeed: a dead channel or database must not lose
-# anything, and never blocks the case's timers (they run independently).
-SIDE_EFFECT_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=5),
-)
+POLICY_LOAD_TIMEOUT = timedelta(seconds=10)
+"""The one timeout not in the config: it bounds loading the config itself."""
 
 
 def workflow_id_for(case_id: str) -> str:
@@ -130,7 +123,7 @@ class CaseWorkflow:
     async def _load_policy(self) -> Any:
         return await workflow.execute_local_activity_method(
             PolicyActivities.load_policy,
-            start_to_close_timeout=LOCAL_TIMEOUT,
+            start_to_close_timeout=POLICY_LOAD_TIMEOUT,
             summary="load escalation policy",
         )
 
@@ -236,7 +229,7 @@ class CaseWorkflow:
         return await workflow.execute_local_activity_method(
             DetectionActivities.assess_message,
             request,
-            start_to_close_timeout=LOCAL_TIMEOUT,
+            start_to_close_timeout=self._case.policy.activities.local_timeout,
             summary=f"assess message {message.message_id}",
         )
 
@@ -357,8 +350,8 @@ class CaseWorkflow:
             await workflow.execute_activity_method(
                 RecordActivities.notify,
                 notification,
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=SIDE_EFFECT_RETRY,
+                start_to_close_timeout=self._case.policy.activities.start_to_close,
+                retry_policy=self._side_effect_retry(),
                 summary=f"notify {notification.recipient_kind} {notification.recipient}: "
                 f"{notification.event}",
             )
@@ -380,8 +373,8 @@ class CaseWorkflow:
             await workflow.execute_activity_method(
                 RecordActivities.document_case,
                 batch,
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=SIDE_EFFECT_RETRY,
+                start_to_close_timeout=self._case.policy.activities.start_to_close,
+                retry_policy=self._side_effect_retry(),
                 summary=f"document case revision {batch.revision}",
             )
             sent_events = {e.seq for e in batch.events}
@@ -393,6 +386,16 @@ class CaseWorkflow:
                 m for m in self._undocumented_messages if m.seq not in sent_messages
             ]
             self._documented_revision = batch.revision
+
+    def _side_effect_retry(self) -> RetryPolicy:
+        """Side effects retry until they succeed: a dead channel or database must not
+        lose anything, and never blocks the case's timers (they run independently)."""
+        timeouts = self._case.policy.activities
+        return RetryPolicy(
+            initial_interval=timeouts.retry_initial_interval,
+            backoff_coefficient=timeouts.retry_backoff,
+            maximum_interval=timeouts.retry_maximum_interval,
+        )
 
     def _documented(self) -> bool:
         return self._documented_revision >= self._case.revision
