@@ -78,9 +78,13 @@ class EscalationTiming(StrEnum):
 
 
 class WireModel(BaseModel):
-    """Base of incoming payloads: unknown fields are an error, not silently dropped."""
+    """Base of incoming payloads: unknown fields are an error, not silently dropped.
 
-    model_config = ConfigDict(extra="forbid")
+    Validation errors name the field and the problem but never quote the input: they
+    end up in logs and failures, and the input may be a customer's text.
+    """
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
 
 class Customer(WireModel):

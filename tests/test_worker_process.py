@@ -50,6 +50,7 @@ class WorkerProcess:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=True,  # its own process group, as in a terminal
         )
         self.log: list[str] = []
 
@@ -65,8 +66,12 @@ class WorkerProcess:
             if "worker running" in line:
                 return
 
-    def stop(self, sig: int = signal.SIGINT, timeout: float = 60) -> int:
-        self.proc.send_signal(sig)
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 60, group: bool = False) -> int:
+        """Signal the worker, or its whole process group as Ctrl-C in a terminal does."""
+        if group:
+            os.killpg(self.proc.pid, sig)
+        else:
+            self.proc.send_signal(sig)
         try:
             return self.proc.wait(timeout)
         finally:
@@ -91,7 +96,7 @@ async def test_embedded_server_runs_stops_cleanly_and_keeps_cases(worker_env) ->
         with urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/", timeout=10) as page:
             assert page.status == 200  # the Web UI
     finally:
-        code = first.stop(signal.SIGINT)
+        code = first.stop(signal.SIGINT, group=True)  # Ctrl-C
     assert code == 0, "".join(first.log)
     assert not _listening(port), "the embedded server must stop with the worker"
     assert (settings.baton_data_dir / "temporal.db").exists()
