@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck clean
+.PHONY: run test lint typecheck bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ run: $(STAMP)
 	$(BIN)/python worker.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check domain workflows activities baton worker.py tests
+	$(BIN)/ruff check domain workflows activities baton worker.py tests bench
 	$(BIN)/ruff format --check domain
 
 typecheck: $(STAMP)
@@ -26,6 +26,10 @@ typecheck: $(STAMP)
 
 test: lint typecheck
 	$(BIN)/pytest
+
+# Benchmarks print a table and write bench/results.json; they are not part of `make test`.
+bench: $(STAMP)
+	$(BIN)/python bench/long_case.py
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

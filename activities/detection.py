@@ -1,5 +1,5 @@
-"""Detection as a local activity: the verdict is recorded in history, so a case replays
-the same even after the detector or its config changes."""
+"""Detection as an activity: the verdict is recorded in history, so a case replays the
+same even after the detector or its config changes."""
 
 from __future__ import annotations
 

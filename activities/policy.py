@@ -8,7 +8,7 @@ from domain.policy import EscalationPolicy
 
 
 class PolicyActivities:
-    """A local activity returning the policy the worker was started with.
+    """An activity returning the policy the worker was started with.
 
     Recording it in history means a case keeps the policy it started with, and its
     replay is unaffected by later edits of the config file.

@@ -150,7 +150,16 @@ class BatonClient:
         raise AssertionError("unreachable")
 
     async def _update(self, case_id: str, update: Any, arg: Any) -> Any:
-        return await self._call(self._handle(case_id).execute_update(update, arg))
+        # While a long case continues as new, the server can fail the workflow task an
+        # update was waiting for ("not ready"); the update was not applied, so retry.
+        for attempt in range(UPDATE_ATTEMPTS):
+            try:
+                return await self._call(self._handle(case_id).execute_update(update, arg))
+            except RPCError as err:
+                if not _not_ready(err) or attempt == UPDATE_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.1 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     async def _call(self, awaitable: Any) -> Any:
         try:
@@ -163,6 +172,15 @@ class BatonClient:
             if err.status is RPCStatusCode.NOT_FOUND:
                 raise CaseNotFound(err.message) from None
             raise
+
+
+UPDATE_ATTEMPTS = 6
+
+
+def _not_ready(err: RPCError) -> bool:
+    return err.status is RPCStatusCode.FAILED_PRECONDITION and any(
+        "WorkflowNotReadyFailure" in detail.type_url for detail in err.grpc_status.details
+    )
 
 
 def _as(model: type[Any], value: Any) -> Any:

@@ -128,10 +128,10 @@ class Matrix(_Strict):
 class ActivityTimeouts(_Strict):
     """How long side effects may take and how they retry (they retry until they succeed)."""
 
-    local_timeout: Positive
-    """Detection, per attempt (a local activity inside the workflow task)."""
     start_to_close: Positive
-    """``notify`` and ``document_case``, per attempt."""
+    """Every activity (detection, ``notify``, ``document_case``), per attempt."""
+    detection_attempts: int = Field(ge=1)
+    """Detection is pure, so a failure is retried only this often, then the message is refused."""
     retry_initial_interval: Positive
     retry_maximum_interval: Positive
     retry_backoff: float = Field(ge=1.0)

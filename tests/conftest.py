@@ -16,10 +16,11 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from baton.client import BatonClient
 from baton.settings import DEFAULT_CONFIG, load_policy
 from baton.store import CaseStore
 from baton.temporal import dev_server_args, installed_binary, register_search_attributes
-from domain.models import AcceptRequest, CaseInput, CaseView, IncomingMessage, ResolveRequest
+from domain.models import CaseInput, CaseView, IncomingMessage, ResolveRequest
 from domain.policy import EscalationPolicy
 from worker import create_worker
 from workflows import search_attributes
@@ -124,26 +125,26 @@ async def start_case(
 class CaseDriver:
     """Drives one case through its wire contract, like a backend service would."""
 
-    def __init__(self, handle: WorkflowHandle[CaseWorkflow, CaseView]) -> None:
+    def __init__(self, handle: WorkflowHandle[CaseWorkflow, CaseView], client: Client) -> None:
         self.handle = handle
+        self.case_id = handle.id.removeprefix("case-")
+        self.baton = BatonClient(client, "unused-for-updates")
         self._n = 0
 
     async def say(self, text: str, author: str = "customer", amount: float | None = None) -> Any:
         self._n += 1
         message = IncomingMessage(message_id=f"m{self._n}", author=author, text=text, amount=amount)
-        return await self.handle.execute_update(CaseWorkflow.post_message, message)
+        return await self.baton.post_message(self.case_id, message)
 
     async def view(self) -> CaseView:
         return await self.handle.query(CaseWorkflow.state)
 
     async def accept(self, agent_id: str) -> CaseView:
-        return await self.handle.execute_update(
-            CaseWorkflow.accept, AcceptRequest(agent_id=agent_id)
-        )
+        return await self.baton.accept(self.case_id, agent_id)
 
     async def resolve(self, by: str, **fields: Any) -> CaseView:
         request = ResolveRequest(by=by, resolution=fields.pop("resolution", "solved"), **fields)
-        return await self.handle.execute_update(CaseWorkflow.resolve, request)
+        return await self.baton.resolve(self.case_id, request)
 
     async def triggers(self) -> list[str]:
         return [e.trigger.value for e in (await self.view()).history]
@@ -159,7 +160,7 @@ async def case_on(
 ) -> AsyncIterator[CaseDriver]:
     """A worker and one started case on ``env``."""
     async with running_worker(env.client, policy, store, executor) as worker:
-        driver = CaseDriver(await start_case(env.client, worker, case))
+        driver = CaseDriver(await start_case(env.client, worker, case), env.client)
         try:
             yield driver
         finally:

@@ -1,4 +1,8 @@
-"""Long conversations continue-as-new with the case carried over, nothing lost."""
+"""Long conversations continue-as-new with the case carried over, nothing lost.
+
+Runs on the real dev server: the time-skipping test server stalls when a run continues
+as new while activities of the old run are still in flight.
+"""
 
 import asyncio
 
@@ -19,9 +23,9 @@ def short_history(policy: EscalationPolicy) -> EscalationPolicy:
 
 
 async def test_long_case_continues_as_new_and_keeps_everything(
-    time_env: WorkflowEnvironment, short_history: EscalationPolicy, store, executor
+    dev_env: WorkflowEnvironment, short_history: EscalationPolicy, store, executor
 ) -> None:
-    async with case_on(time_env, short_history, store, executor) as case:
+    async with case_on(dev_env, short_history, store, executor) as case:
         first_run = (await case.handle.describe()).run_id
         await case.say("talk to a human")
         for i in range(40):
@@ -38,7 +42,7 @@ async def test_long_case_continues_as_new_and_keeps_everything(
                 CaseWorkflow.message,
                 IncomingMessage(message_id=f"s{i}", author="customer", text=f"signal {i}"),
             )
-        for _ in range(100):
+        for _ in range(600):
             view = await case.view()
             if view.message_count == 241:
                 break

@@ -121,9 +121,13 @@ class CaseWorkflow:
         return file
 
     async def _load_policy(self) -> Any:
-        return await workflow.execute_local_activity_method(
+        # Regular activities, not local ones: a local activity still running when a
+        # query arrives can land in a later workflow task than on replay, which
+        # breaks determinism (reproduced by tests/test_determinism.py).
+        return await workflow.execute_activity_method(
             PolicyActivities.load_policy,
             start_to_close_timeout=POLICY_LOAD_TIMEOUT,
+            retry_policy=RetryPolicy(maximum_interval=POLICY_LOAD_TIMEOUT),
             summary="load escalation policy",
         )
 
@@ -198,6 +202,7 @@ class CaseWorkflow:
             )
 
     async def _take_message(self, message: IncomingMessage) -> Assessment:
+        """Assess and record one message; raises :class:`CaseRuleViolation` if refused."""
         await workflow.wait_condition(lambda: self._file is not None)
         async with self._messages:  # one message at a time, in arrival order
             file = self._case
@@ -205,7 +210,10 @@ class CaseWorkflow:
                 file.check_message(message)
             hits = []
             if message.author is Author.CUSTOMER and file.view.state in ACTIVE_STATES:
-                hits = (await self._assess(message)).hits
+                try:
+                    hits = (await self._assess(message)).hits
+                except ActivityError as err:
+                    raise CaseRuleViolation(f"message could not be assessed: {err.cause}") from None
             answer: list[Assessment] = []
 
             def record(now: datetime) -> list[Notification]:
@@ -226,10 +234,13 @@ class CaseWorkflow:
                 first_customer_message=view.customer_messages == 0,
             ),
         )
-        return await workflow.execute_local_activity_method(
+        timeouts = self._case.policy.activities
+        return await workflow.execute_activity_method(
             DetectionActivities.assess_message,
             request,
-            start_to_close_timeout=self._case.policy.activities.local_timeout,
+            start_to_close_timeout=timeouts.start_to_close,
+            # Detection is pure: retrying cannot fix a failure for long.
+            retry_policy=RetryPolicy(maximum_attempts=timeouts.detection_attempts),
             summary=f"assess message {message.message_id}",
         )
 

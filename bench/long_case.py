@@ -1,0 +1,148 @@
+"""Benchmark: one case with a very long conversation (default 10,000 messages).
+
+Runs on the embedded dev server (file-backed SQLite with the WAL pragmas) with the
+production worker composition, sends the messages as ``message`` signals in chunks,
+and reports per chunk how fast they were taken in, plus how often the case continued
+as new, the longest run's history, worker memory and the store's row counts. Healthy
+means: the last chunk is about as fast as the first (no growth with length).
+
+    .venv/bin/python bench/long_case.py [--messages 10000] [--chunk 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import resource
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from baton.settings import DEFAULT_CONFIG, load_policy
+from baton.store import CaseStore
+from baton.temporal import dev_server_args, installed_binary
+from domain.models import CaseInput, IncomingMessage
+from worker import create_worker
+from workflows import search_attributes
+from workflows.case import CaseWorkflow, workflow_id_for
+
+RESULTS = Path(__file__).parent / "results.json"
+
+
+async def _runs_and_longest_history(client: Client, workflow_id: str) -> tuple[int, int]:
+    runs, longest = 0, 0
+    async for execution in client.list_workflows(f'WorkflowId = "{workflow_id}"'):
+        runs += 1
+        history = await client.get_workflow_handle(
+            workflow_id, run_id=execution.run_id
+        ).fetch_history()
+        longest = max(longest, len(history.events))
+    return runs, longest
+
+
+async def main(messages: int, chunk: int) -> dict[str, object]:
+    policy = load_policy(DEFAULT_CONFIG)
+    with tempfile.TemporaryDirectory() as tmp:
+        env = await WorkflowEnvironment.start_local(
+            data_converter=pydantic_data_converter,
+            search_attributes=search_attributes.ALL,
+            dev_server_existing_path=installed_binary("temporal"),
+            dev_server_database_filename=str(Path(tmp) / "temporal.db"),
+            dev_server_extra_args=dev_server_args(),
+        )
+        store = CaseStore(f"sqlite:///{Path(tmp) / 'baton.db'}")
+        try:
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                worker = create_worker(env.client, f"bench-{uuid.uuid4()}", policy, store, pool)
+                async with worker:
+                    figures = await _drive(env.client, worker.task_queue, messages, chunk)
+                    case_id = str(figures.pop("case_id"))
+                    t0 = time.perf_counter()
+                    while len(store.messages(case_id)) < messages:
+                        await asyncio.sleep(0.1)  # documentation catches up
+                    figures["documentation_lag_s"] = round(time.perf_counter() - t0, 1)
+                    await env.client.get_workflow_handle(workflow_id_for(case_id)).terminate()
+                figures["stored_messages"] = len(store.messages(case_id))
+                runs, longest = await _runs_and_longest_history(
+                    env.client, workflow_id_for(case_id)
+                )
+                figures["runs"] = runs
+                figures["longest_run_history_events"] = longest
+        finally:
+            store.close()
+            await env.shutdown()
+    figures["worker_max_rss_mib"] = round(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+    )
+    return figures
+
+
+async def _drive(client: Client, task_queue: str, messages: int, chunk: int) -> dict[str, object]:
+    case = CaseInput.model_validate(
+        {
+            "case_id": f"LONG-{uuid.uuid4().hex[:8]}",
+            "customer": {"id": "bench", "tier": "standard", "language": "en"},
+            "channel": "chat",
+            "subject": "A very long conversation",
+        }
+    )
+    handle = await client.start_workflow(
+        CaseWorkflow.run, case, id=workflow_id_for(case.case_id), task_queue=task_queue
+    )
+    rates: list[float] = []
+    started = time.perf_counter()
+    for first in range(0, messages, chunk):
+        t0 = time.perf_counter()
+        batch = range(first, min(first + chunk, messages))
+        for i in batch:
+            author = "customer" if i % 2 == 0 else "ai"
+            text = f"message {i} about order {i % 97}: where is it?"
+            await handle.signal(
+                CaseWorkflow.message, IncomingMessage(message_id=f"m{i}", author=author, text=text)
+            )
+        while (await handle.query(CaseWorkflow.state)).message_count < batch.stop:
+            await asyncio.sleep(0.05)
+        rates.append(len(batch) / (time.perf_counter() - t0))
+    total = time.perf_counter() - started
+    t0 = time.perf_counter()
+    view = await handle.query(CaseWorkflow.state)
+    query_ms = (time.perf_counter() - t0) * 1000
+    return {
+        "case_id": case.case_id,
+        "messages": view.message_count,
+        "seconds": round(total, 1),
+        "messages_per_s": round(messages / total, 1),
+        "first_chunk_msgs_per_s": round(rates[0], 1),
+        "last_chunk_msgs_per_s": round(rates[-1], 1),
+        "last_to_first_ratio": round(rates[-1] / rates[0], 2),
+        "final_query_ms": round(query_ms, 1),
+        "state": view.state.value,
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--chunk", type=int, default=1_000)
+    args = parser.parse_args()
+    figures = asyncio.run(main(args.messages, args.chunk))
+    width = max(map(len, figures))
+    for key, value in figures.items():
+        print(f"{key:<{width}}  {value}")
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results["long_case"] = figures | {
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "cpus": len(__import__("os").sched_getaffinity(0)),
+        "python": platform.python_version(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
