@@ -322,6 +322,8 @@ class CarryOver(BaseModel):
     undocumented_events: list[CaseEvent]
     undocumented_messages: list[MessageRecord]
     documented_revision: int
+    inbox: list[IncomingMessage] = []
+    """Messages signalled but not yet taken in."""
 
 
 class CaseRecordBatch(BaseModel):

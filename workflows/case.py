@@ -77,6 +77,9 @@ class CaseWorkflow:
         self._documented_revision = 0
         self._search_attributes: dict[str, Any] = {}
         self._deliveries: set[asyncio.Task[None]] = set()
+        self._inbox: list[IncomingMessage] = []
+        self._queued = 0  # messages ever put in the inbox (this run)
+        self._taken = 0  # ... and taken out of it
 
     # ------------------------------------------------------------------ run
     @workflow.run
@@ -94,13 +97,17 @@ class CaseWorkflow:
         for notification in list(self._outbox.values()):
             self._send(notification)
         documenter = asyncio.create_task(self._document_continuously())
+        inbox = asyncio.create_task(self._take_inbox())
         continue_as_new = await self._follow_deadlines()
         await workflow.wait_condition(workflow.all_handlers_finished)
         if continue_as_new:
             workflow.continue_as_new(self._carry_over(case))
         # Closed: make sure the record and every notification are out before finishing.
-        await workflow.wait_condition(lambda: not self._outbox and self._documented())
+        await workflow.wait_condition(
+            lambda: not self._outbox and not self._inbox and self._documented()
+        )
         documenter.cancel()
+        inbox.cancel()
         return self._case.view
 
     async def _open(self, case: CaseInput) -> CaseFile:
@@ -111,6 +118,8 @@ class CaseWorkflow:
             self._undocumented_events = list(carried.undocumented_events)
             self._undocumented_messages = list(carried.undocumented_messages)
             self._documented_revision = carried.documented_revision
+            self._inbox = list(carried.inbox) + self._inbox
+            self._queued += len(carried.inbox)
             return CaseFile(carried.view, policy, carried.seen_message_ids)
         policy = await self._load_policy()
         try:
@@ -182,6 +191,7 @@ class CaseWorkflow:
     async def post_message(self, message: IncomingMessage) -> Assessment:
         """A message in the conversation; answers at once with the case's assessment."""
         try:
+            await self._after_earlier_signals()
             return await self._take_message(message)
         except CaseRuleViolation as err:
             raise _rejected(err) from None
@@ -191,15 +201,39 @@ class CaseWorkflow:
         self._check(lambda file: file.check_message(message))
 
     @workflow.signal(name="message")
-    async def message(self, message: IncomingMessage) -> None:
-        """The durable fire-and-forget path for messages (same payload as ``post_message``)."""
-        try:
-            await self._take_message(message)
-        except CaseRuleViolation as err:
-            # Texts are personal data: log the id and the rule, never the text.
-            workflow.logger.warning(
-                "message %s dropped: %s", message.message_id, err, extra={"case": self._case_id()}
-            )
+    def message(self, message: IncomingMessage) -> None:
+        """The durable fire-and-forget path for messages (same payload as ``post_message``).
+
+        Signals only queue the message; :meth:`_take_inbox` works through the queue in
+        order. So a steady stream never keeps a handler open, and a long case can
+        continue as new at any time, carrying the queue over.
+        """
+        self._inbox.append(message)
+        self._queued += 1
+
+    async def _take_inbox(self) -> None:
+        while True:
+            await workflow.wait_condition(lambda: bool(self._inbox))
+            message = self._inbox[0]
+            try:
+                await self._take_message(message)
+            except CaseRuleViolation as err:
+                # Texts are personal data: log the id and the rule, never the text.
+                workflow.logger.warning(
+                    "message %s dropped: %s",
+                    message.message_id,
+                    err,
+                    extra={"case": self._case_id()},
+                )
+            # Taken (recorded or refused) in the same step as it leaves the queue, so a
+            # continue-as-new in between carries it exactly once.
+            self._inbox.pop(0)
+            self._taken += 1
+
+    async def _after_earlier_signals(self) -> None:
+        """Updates wait for the messages signalled before them: arrival order holds."""
+        ticket = self._queued
+        await workflow.wait_condition(lambda: self._taken >= ticket)
 
     async def _take_message(self, message: IncomingMessage) -> Assessment:
         """Assess and record one message; raises :class:`CaseRuleViolation` if refused."""
@@ -289,6 +323,7 @@ class CaseWorkflow:
         return self._file.view
 
     async def _command(self, command: Command) -> CaseView:
+        await self._after_earlier_signals()
         await workflow.wait_condition(lambda: self._file is not None)
         async with self._messages:  # commands and messages apply in arrival order
             try:
@@ -421,6 +456,7 @@ class CaseWorkflow:
             undocumented_events=self._undocumented_events,
             undocumented_messages=self._undocumented_messages,
             documented_revision=self._documented_revision,
+            inbox=self._inbox,
         )
         return case.model_copy(update={"carry_over": carried})
 
