@@ -131,3 +131,29 @@ def test_bad_config_stops_the_worker_naming_the_key(worker_env, tmp_path: Path) 
     assert result.returncode == 2
     assert "timers.accept_timeout.medium" in result.stderr
     assert not (Path(worker_env["BATON_DATA_DIR"]) / "temporal.db").exists()
+
+
+async def test_worker_joins_an_existing_cluster(worker_env, dev_env) -> None:
+    task_queue = f"tq-{os.getpid()}-external"
+    env = worker_env | {
+        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "BATON_TASK_QUEUE": task_queue,
+    }
+    worker = WorkerProcess(env)
+    await worker.wait_running()
+    try:
+        client = BatonClient(dev_env.client, task_queue)
+        case = new_case()
+        await client.start_case(case)
+        assessment = await client.post_message(
+            case.case_id, {"message_id": "m1", "author": "customer", "text": "Das ist Betrug"}
+        )
+        assert assessment.state is CaseState.AI_HANDLING  # English case: German keyword
+        await client.escalate(case.case_id, "lead", "suspicious")
+        assert (await client.case(case.case_id)).state is CaseState.HANDOFF
+        await dev_env.client.get_workflow_handle(f"case-{case.case_id}").terminate()
+    finally:
+        code = worker.stop(signal.SIGTERM)
+    assert code == 0, "".join(worker.log)
+    # No embedded server was started: nothing of Temporal's in the data dir.
+    assert not (Path(worker_env["BATON_DATA_DIR"]) / "temporal.db").exists()
