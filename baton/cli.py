@@ -7,6 +7,7 @@ Exit codes: 0 done, 1 the case refused the request, 2 bad input, 3 case not foun
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
@@ -224,8 +225,22 @@ def config_check(
 
 
 def main() -> None:
-    """Entry point for ``python -m baton.cli``."""
-    app()
+    """Entry point of the ``baton`` console script.
+
+    Ends the process with ``os._exit`` once the output is flushed: letting the
+    interpreter finalize while the Temporal client's native threads are still
+    alive occasionally aborts it ("PyGILState_Release ... finalizing") after the
+    command has already succeeded.
+    """
+    code = 0
+    try:
+        app()
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

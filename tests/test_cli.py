@@ -92,3 +92,14 @@ async def test_config_check(cli_env, tmp_path: Path) -> None:
     bad.write_text("version = 1")
     code, _, err = await _baton(cli_env, "config-check", str(bad))
     assert code == 2 and "default_path" in err
+
+
+async def test_unreachable_temporal_is_exit_code_4(cli_env) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    env = cli_env | {"TEMPORAL_ADDRESS": f"127.0.0.1:{closed_port}"}
+    code, _, err = await _baton(env, "case", "show", "C-1")
+    assert code == 4 and "cannot reach Temporal" in err
