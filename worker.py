@@ -8,6 +8,7 @@ Ctrl-C (or SIGTERM) stops the worker and the embedded server cleanly.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -97,4 +98,10 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    exit_code = asyncio.run(main())
+    # Everything is shut down by now (worker drained, embedded server stopped, store
+    # closed). Skip interpreter finalization: with the Temporal runtime's native
+    # threads still registered it occasionally aborts (SIGABRT) after a clean stop.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(exit_code)
