@@ -164,3 +164,19 @@ async def test_three_days_of_follow_up_pass_in_a_moment(
         assert events.count("follow_up_reminder") == 1
         print(f"3-day follow-up wait took {wall:.3f} s of wall time")
         assert wall < 30  # generous: without time skipping it would take three days
+
+
+async def test_timers_and_activities_tell_the_story_in_history(on, time_env) -> None:
+    async with on() as case:
+        await case.say("talk to a human")
+        history = await case.handle.fetch_history()
+    converter = time_env.client.data_converter.payload_converter
+    summaries = [
+        converter.from_payload(e.user_metadata.summary, str)
+        for e in history.events
+        if e.HasField("user_metadata") and e.user_metadata.HasField("summary")
+    ]
+    assert "acceptance timeout, high: 5 min" in summaries
+    assert "assess message m1" in summaries
+    assert "notify agent anna: case_offered" in summaries
+    assert any(s.startswith("AI handling limit, low") for s in summaries)
