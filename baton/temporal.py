@@ -6,6 +6,7 @@ import shutil
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
@@ -61,8 +62,8 @@ async def start_embedded_server(settings: Settings) -> WorkflowEnvironment:
     )
 
 
-async def connect(settings: Settings) -> Client:
-    """A client for ``TEMPORAL_ADDRESS`` (TLS / API key as configured) or the local server."""
+def connect_options(settings: Settings) -> dict[str, Any]:
+    """Arguments for ``Client.connect``: address, namespace, TLS and API key."""
     address = settings.temporal_address or f"127.0.0.1:{settings.baton_dev_server_port}"
     tls: bool | TLSConfig = False
     if settings.temporal_tls_cert or settings.temporal_tls_ca:
@@ -72,14 +73,19 @@ async def connect(settings: Settings) -> Client:
             server_root_ca_cert=_read(settings.temporal_tls_ca),
         )
     elif settings.temporal_api_key:
-        tls = True
-    return await Client.connect(
-        address,
-        namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
-        tls=tls,
-        api_key=settings.temporal_api_key,
-    )
+        tls = True  # Temporal Cloud: API keys travel over TLS only
+    return {
+        "target_host": address,
+        "namespace": settings.temporal_namespace,
+        "data_converter": pydantic_data_converter,
+        "tls": tls,
+        "api_key": settings.temporal_api_key,
+    }
+
+
+async def connect(settings: Settings) -> Client:
+    """A client for ``TEMPORAL_ADDRESS`` (TLS / API key as configured) or the local server."""
+    return await Client.connect(**connect_options(settings))
 
 
 async def register_search_attributes(client: Client, namespace: str = "default") -> None:
