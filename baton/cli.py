@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from baton.client import BatonClient, CaseAlreadyExists, CaseNotFound, CaseRequestRejected
-from baton.settings import describe
+from baton.settings import ConfigError, Settings, describe, load_policy
 from domain.models import Author, CaseView, Channel, CustomerTier, Language
 
 T = TypeVar("T")
@@ -213,8 +213,6 @@ def config_check(
     ] = None,
 ) -> None:
     """Validate an escalation policy file and print its version."""
-    from baton.settings import ConfigError, Settings, load_policy
-
     target = path or Settings().baton_config
     try:
         policy = load_policy(target)

@@ -153,18 +153,19 @@ class CaseStore:
             set_={k: upsert.excluded[k] for k in row if k != "case_id"},
             where=table.c.revision < upsert.excluded.revision,
         )
+        events = [
+            e.model_dump(mode="json") | {"case_id": v.case_id, "at": e.at} for e in batch.events
+        ]
+        messages = [
+            m.model_dump(mode="json") | {"case_id": v.case_id, "at": m.at} for m in batch.messages
+        ]
         with Session(self.engine) as session, session.begin():
             session.execute(upsert)
-            for e in batch.events:
-                values = e.model_dump(mode="json") | {"case_id": v.case_id, "at": e.at}
-                session.execute(
-                    insert(CaseEventRow.__table__).values(values).on_conflict_do_nothing()  # type: ignore[attr-defined]
-                )
-            for m in batch.messages:
-                values = m.model_dump(mode="json") | {"case_id": v.case_id, "at": m.at}
-                session.execute(
-                    insert(MessageRow.__table__).values(values).on_conflict_do_nothing()  # type: ignore[attr-defined]
-                )
+            # One executemany per table: a batch can hold many messages after a burst.
+            for model, rows in ((CaseEventRow, events), (MessageRow, messages)):
+                if rows:
+                    stmt = insert(model.__table__).on_conflict_do_nothing()  # type: ignore[attr-defined]
+                    session.execute(stmt, rows)
 
     def add_notification(self, notification: Notification) -> bool:
         """Store ``notification`` once; False if its key was already there."""

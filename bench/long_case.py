@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import resource
 import tempfile
@@ -141,7 +142,7 @@ if __name__ == "__main__":
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results["long_case"] = figures | {
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-        "cpus": len(__import__("os").sched_getaffinity(0)),
+        "cpus": len(os.sched_getaffinity(0)),
         "python": platform.python_version(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }

@@ -35,7 +35,7 @@ from domain.models import (
     Resolution,
     ResolveRequest,
 )
-from domain.policy import CoreReason, EscalationPolicy, TierStaff
+from domain.policy import CoreReason, EscalationPath, EscalationPolicy, TierStaff
 from domain.states import ACTIVE_STATES, CaseState, EscalationLevel, Tier, Trigger
 from domain.states import next_state as table_next_state
 from domain.timers import DeadlineName, case_deadlines
@@ -541,7 +541,7 @@ class CaseFile:
     def _refresh_deadlines(self) -> None:
         self.view.deadlines = case_deadlines(self.view, self.policy)
 
-    def _path(self) -> Any:
+    def _path(self) -> EscalationPath:
         return self.policy.path(self.view.path)
 
     def _staff(self) -> TierStaff:

@@ -1,5 +1,6 @@
 """Settings from the environment: how the worker and CLI reach Temporal and the store."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from baton.temporal import connect_options
 
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in list(__import__("os").environ):
+    for name in list(os.environ):
         if name.startswith(("TEMPORAL_", "BATON_")):
             monkeypatch.delenv(name)
     return monkeypatch

@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         Notification,
         ResolveRequest,
     )
+    from domain.policy import EscalationPolicy
     from domain.states import ACTIVE_STATES
     from workflows import search_attributes as sa
 
@@ -129,7 +130,7 @@ class CaseWorkflow:
         self._collect(file)
         return file
 
-    async def _load_policy(self) -> Any:
+    async def _load_policy(self) -> EscalationPolicy:
         # Regular activities, not local ones: a local activity still running when a
         # query arrives can land in a later workflow task than on replay, which
         # breaks determinism (reproduced by tests/test_determinism.py).
