@@ -21,11 +21,12 @@ from temporalio.worker import Worker
 from activities.detection import DetectionActivities
 from activities.policy import PolicyActivities
 from activities.records import RecordActivities
+from baton.detection import load_detector
 from baton.logging import configure_logging
 from baton.settings import ConfigError, Settings
 from baton.store import CaseStore
 from baton.temporal import connect, start_embedded_server
-from domain.policy import EscalationPolicy
+from domain.detector import Detector
 from workflows.case import CaseWorkflow
 
 log = structlog.get_logger("baton.worker")
@@ -34,13 +35,16 @@ log = structlog.get_logger("baton.worker")
 def create_worker(
     client: Client,
     task_queue: str,
-    policy: EscalationPolicy,
+    detector: Detector,
     store: CaseStore,
     executor: ThreadPoolExecutor,
 ) -> Worker:
-    """The worker with every workflow and activity of the engine registered."""
-    policy_activities = PolicyActivities(policy)
-    detection = DetectionActivities(policy)
+    """The worker with every workflow and activity of the engine registered.
+
+    Cases record the detector's policy when they start; the detector assesses messages.
+    """
+    policy_activities = PolicyActivities(detector.policy)
+    detection = DetectionActivities(detector)
     records = RecordActivities(store)
     return Worker(
         client,
@@ -62,6 +66,7 @@ async def main() -> int:
     settings = Settings()
     try:
         policy = settings.policy
+        detector = load_detector(settings.baton_config, policy)
     except ConfigError as err:
         print(f"baton: {err}", file=sys.stderr)
         return 2
@@ -83,7 +88,7 @@ async def main() -> int:
         else:
             client = await connect(settings)
         executor = stack.enter_context(ThreadPoolExecutor(max_workers=8))
-        worker = create_worker(client, settings.baton_task_queue, policy, store, executor)
+        worker = create_worker(client, settings.baton_task_queue, detector, store, executor)
         async with worker:
             log.info(
                 "worker running",

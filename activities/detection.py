@@ -1,32 +1,25 @@
 """Detection as an activity: the verdict is recorded in history, so a case replays the
-same even after the detector or its config changes."""
+same even after the detector, its config or its risk model changes."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel
 from temporalio import activity
 
-from domain.detection import DetectionRequest, detect
-from domain.models import ReasonHit
-from domain.policy import EscalationPolicy
+from domain.detection import DetectionRequest, Verdict
+from domain.detector import Detector
 
-
-class DetectionResult(BaseModel):
-    """The reasons one message triggered, and which policy version found them."""
-
-    hits: list[ReasonHit]
-    policy_version: str
+DetectionResult = Verdict
+"""The activity's result (the name histories were recorded with)."""
 
 
 class DetectionActivities:
-    """Runs the detector with the worker's policy."""
+    """Runs the worker's detector."""
 
-    def __init__(self, policy: EscalationPolicy) -> None:
-        """Detect with ``policy``."""
-        self._policy = policy
+    def __init__(self, detector: Detector) -> None:
+        """Assess with ``detector`` (policy, sentiment analysers, risk model)."""
+        self._detector = detector
 
     @activity.defn(name="assess_message")
-    def assess_message(self, request: DetectionRequest) -> DetectionResult:
+    def assess_message(self, request: DetectionRequest) -> Verdict:
         """Assess one message in its case context."""
-        hits = detect(request.message, request.context, self._policy)
-        return DetectionResult(hits=hits, policy_version=self._policy.version)
+        return self._detector.assess(request.message, request.context)

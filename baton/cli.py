@@ -7,6 +7,7 @@ Exit codes: 0 done, 1 the case refused the request, 2 bad input, 3 case not foun
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 import uuid
@@ -20,7 +21,13 @@ from rich.console import Console
 from rich.table import Table
 
 from baton.client import BatonClient, CaseAlreadyExists, CaseNotFound, CaseRequestRejected
+from baton.detection import load_detector, model_path, sentiment_scorers
+from baton.evaluation import DataNotFound, banking77, tickets
+from baton.evaluation import report as evaluation_report
 from baton.settings import ConfigError, Settings, describe, load_policy
+from baton.training import save, train
+from baton.transcript import TranscriptAssessor, TranscriptError
+from domain.detector import Detector
 from domain.models import Author, CaseView, Channel, CustomerTier, Language
 
 T = TypeVar("T")
@@ -215,11 +222,149 @@ def config_check(
     """Validate an escalation policy file and print its version."""
     target = path or Settings().baton_config
     try:
-        policy = load_policy(target)
+        detector = load_detector(target)
     except ConfigError as e:
         err.print(f"[red]{e}[/red]")
         raise typer.Exit(2) from None
-    out.print(f"{target}: valid, version {policy.version}")
+    model = detector.risk_model.version if detector.risk_model else "none"
+    out.print(f"{target}: valid, version {detector.policy.version}, risk model {model}")
+
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", help="Policy file. Default: BATON_CONFIG or config/escalation.toml."),
+]
+
+
+def _detector(config: Path | None, with_model: bool = True) -> Detector:
+    target = config or Settings().baton_config
+    try:
+        if with_model:
+            return load_detector(target)
+        return Detector(load_policy(target), sentiment_scorers(), None)
+    except ConfigError as e:
+        err.print(f"[red]{e}[/red]")
+        raise typer.Exit(2) from None
+
+
+@app.command("assess")
+def assess(
+    transcript: Annotated[str, typer.Argument(help="A JSON Lines transcript, or - for stdin.")],
+    config: ConfigOption = None,
+) -> None:
+    """Assess a transcript with the worker's detector: one JSON assessment per message.
+
+    Lines: an optional first ``{"customer": {"tier": "vip", "language": "de"}}``, then
+    ``{"author": "customer"|"ai"|"agent", "text": "...", "amount": 1200.0}``.
+    """
+    detector = _detector(config)
+    try:
+        lines = sys.stdin.buffer.readlines() if transcript == "-" else _read_lines(transcript)
+        for line in TranscriptAssessor(detector).run(lines):
+            sys.stdout.write(line.model_dump_json() + "\n")
+    except TranscriptError as e:
+        err.print(f"[red]{transcript}:[/red] {e}", markup=False)
+        raise typer.Exit(2) from None
+
+
+def _read_lines(path: str) -> list[bytes]:
+    try:
+        return Path(path).read_bytes().splitlines()
+    except OSError as e:
+        raise TranscriptError(f"cannot read: {e.strerror}") from None
+
+
+detection_app = typer.Typer(help="Train and measure the detector.", no_args_is_help=True)
+app.add_typer(detection_app, name="detection")
+
+
+@detection_app.command("train")
+def detection_train(config: ConfigOption = None) -> None:
+    """Retrain the risk model on the shared data's training split; write it beside the policy."""
+    target = config or Settings().baton_config
+    detector = _detector(target, with_model=False)
+    try:
+        model = train(detector, [*tickets(), *banking77()])
+    except DataNotFound as e:
+        err.print(f"[red]{e}[/red]")
+        raise typer.Exit(2) from None
+    path = model_path(detector.policy, target)
+    save(model, path)
+    out.print(f"wrote {path}: version {model.version}")
+    out.print_json(data=model.metrics)
+
+
+@detection_app.command("eval")
+def detection_eval(
+    config: ConfigOption = None,
+    as_json: JsonFlag = False,
+    output: Annotated[
+        Path | None, typer.Option("--output", help="Also write the figures as JSON here.")
+    ] = None,
+) -> None:
+    """Measure the detector on the held-back shared data against a TF-IDF baseline."""
+    detector = _detector(config)
+    try:
+        figures = evaluation_report(detector)
+    except DataNotFound as e:
+        err.print(f"[red]{e}[/red]")
+        raise typer.Exit(2) from None
+    if output is not None:
+        output.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    if as_json:
+        out.print_json(data=figures)
+        return
+    _print_evaluation(figures)
+
+
+def _print_evaluation(figures: dict[str, Any]) -> None:
+    table = Table(
+        title=f"Detection on held-back tickets (policy {figures['policy_version']}, "
+        f"model {figures['model_version']})"
+    )
+    for column in ("language", "decision", "precision", "recall", "F1", "n", "escalation rate"):
+        table.add_column(column)
+    for language in ("en", "de", "all"):
+        block = figures["tickets"][language]
+        for label, key in (("escalate vs high", "escalate"), ("TF-IDF baseline", "baseline_tfidf")):
+            s = block[key]
+            table.add_row(
+                language,
+                label,
+                f"{s['precision']:.2f}",
+                f"{s['recall']:.2f}",
+                f"{s['f1']:.2f}",
+                str(s["n"]),
+                f"{s['rate']:.0%}",
+            )
+        for label, key in (
+            ("severity vs priority", "severity_vs_priority"),
+            ("path vs queue", "path_vs_queue"),
+        ):
+            s = block[key]
+            table.add_row(
+                language,
+                label + " (macro)",
+                f"{s['precision']:.2f}",
+                f"{s['recall']:.2f}",
+                f"{s['f1']:.2f}",
+                str(s["n"]),
+                "",
+            )
+    out.print(table)
+    bank = figures["banking77"]
+    fraud = bank["fraud_reason"]
+    out.print(
+        f"banking77 held-back ({bank['held_back']}): "
+        f"fraud reason precision {fraud['precision']:.2f}, "
+        f"recall {fraud['recall']:.2f}; escalation rate {bank['escalation_rate_all']:.1%} of all "
+        f"traffic, {bank['escalation_rate_routine']:.1%} of routine intents"
+    )
+    cost = figures["cost"]
+    out.print(
+        f"cost: {cost['cpu_us_per_message']} µs CPU per message "
+        f"({cost['messages_per_cpu_second']} messages per CPU second, {cost['messages']} messages)"
+    )
 
 
 def main() -> None:

@@ -28,6 +28,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from baton.detection import load_detector
 from baton.settings import DEFAULT_CONFIG, load_policy
 from baton.store import CaseStore
 from baton.temporal import dev_server_args, installed_binary
@@ -52,6 +53,7 @@ async def _runs_and_longest_history(client: Client, workflow_id: str) -> tuple[i
 
 async def main(messages: int, chunk: int) -> dict[str, object]:
     policy = load_policy(DEFAULT_CONFIG)
+    detector = load_detector(DEFAULT_CONFIG, policy)
     with tempfile.TemporaryDirectory() as tmp:
         env = await WorkflowEnvironment.start_local(
             data_converter=pydantic_data_converter,
@@ -63,7 +65,7 @@ async def main(messages: int, chunk: int) -> dict[str, object]:
         store = CaseStore(f"sqlite:///{Path(tmp) / 'baton.db'}")
         try:
             with ThreadPoolExecutor(max_workers=8) as pool:
-                worker = create_worker(env.client, f"bench-{uuid.uuid4()}", policy, store, pool)
+                worker = create_worker(env.client, f"bench-{uuid.uuid4()}", detector, store, pool)
                 async with worker:
                     figures = await _drive(env.client, worker.task_queue, messages, chunk)
                     case_id = str(figures.pop("case_id"))

@@ -11,10 +11,17 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from domain.detection import demands_handoff_now, hit, max_severity, strongest
+from domain.detection import (
+    DetectionContext,
+    PriorTurn,
+    demands_handoff_now,
+    hit,
+    max_severity,
+    strongest,
+)
 from domain.models import (
     AcceptRequest,
     Assessment,
@@ -174,14 +181,46 @@ class CaseFile:
             )
 
     # ---------------------------------------------------------------- commands
+    def detection_context(self, now: datetime) -> DetectionContext:
+        """What the detector needs besides the message: the customer's recent turns (the
+        policy's window, so the cost per message stays flat), the turn count, and the
+        conversation's time (the AI's clock, paused while we wait on the customer)."""
+        v = self.view
+        window = self.policy.detection.sentiment.window
+        customer_turns = [m for m in v.recent_messages if m.author is Author.CUSTOMER]
+        return DetectionContext(
+            language=v.customer.language,
+            customer_tier=v.customer.tier,
+            first_customer_message=v.customer_messages == 0,
+            prior_turns=[
+                PriorTurn(text=m.text, sentiment=m.sentiment) for m in customer_turns[-window:]
+            ],
+            turns=v.message_count,
+            elapsed=self._conversation_time(now),
+        )
+
+    def _conversation_time(self, now: datetime) -> timedelta:
+        # Time the customer spent waiting on us; their own pauses do not make it long.
+        v = self.view
+        running = v.awaiting_customer_since is None and v.state is CaseState.AI_HANDLING
+        return v.ai_time_used + (max(now - v.ai_since, timedelta(0)) if running else timedelta(0))
+
     def record_message(
-        self, message: IncomingMessage, hits: list[ReasonHit], now: datetime
+        self,
+        message: IncomingMessage,
+        hits: list[ReasonHit],
+        now: datetime,
+        *,
+        sentiment: float | None = None,
+        risk: float | None = None,
     ) -> tuple[Assessment, list[Notification]]:
-        """Take one message and the reasons detection found in it; decide what follows."""
+        """Take one message and what detection found in it; decide what follows."""
         if self.is_duplicate(message.message_id):
             return self._assessment([], duplicate=True), []
         self.check_message(message)
-        self._remember(message, now)
+        self._remember(message, now, sentiment)
+        if risk is not None:
+            self.view.risk = risk
         out: list[Notification] = []
         self._track_turns(message.author, now)
         if self.view.state in ACTIVE_STATES and hits:
@@ -486,13 +525,17 @@ class CaseFile:
             missing.append("escalation_necessary")
         return missing
 
-    def _remember(self, message: IncomingMessage, now: datetime) -> None:
+    def _remember(
+        self, message: IncomingMessage, now: datetime, sentiment: float | None = None
+    ) -> None:
         v = self.view
         v.message_seq += 1
         v.message_count += 1
         if message.author is Author.CUSTOMER:
             v.customer_messages += 1
-        record = MessageRecord(seq=v.message_seq, at=now, **message.model_dump())
+        record = MessageRecord(
+            seq=v.message_seq, at=now, sentiment=sentiment, **message.model_dump()
+        )
         v.recent_messages = [*v.recent_messages, record][-self.policy.limits.recent_messages :]
         self.new_messages.append(record)
         if len(self._seen) == self._seen.maxlen:
@@ -531,6 +574,7 @@ class CaseFile:
             severity=v.severity,
             escalate=v.level >= EscalationLevel.TAKEOVER,
             reasons=hits,
+            risk=v.risk,
             duplicate=duplicate,
         )
 

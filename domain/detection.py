@@ -1,23 +1,28 @@
-"""The core's first, simple detection: explicit human requests, configured keywords,
-an amount over the threshold, and VIP customers.
+"""What detection hands the case: named reasons with their consequences.
 
-Each rule yields a named :class:`ReasonHit` with its evidence; the reason's severity,
-level and path come from the policy, so the verdict explains itself. The detection
-issue replaces these rules with a real detector behind the same signature.
+The detector itself lives in :mod:`domain.detector`; this module holds the types the
+workflow exchanges with it and the rules that turn reasons into decisions (which
+reason is strongest, when a handoff must happen at once).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
-from functools import lru_cache
+from datetime import timedelta
 
 from pydantic import BaseModel
 
 from domain.language import Language
-from domain.models import Author, CustomerTier, IncomingMessage, ReasonHit
-from domain.policy import CoreReason, EscalationPolicy
+from domain.models import CustomerTier, IncomingMessage, ReasonHit
+from domain.policy import EscalationPolicy
 from domain.states import EscalationLevel, Severity
+
+
+class PriorTurn(BaseModel):
+    """An earlier customer turn, as the detector needs it for trends and repeats."""
+
+    text: str
+    sentiment: float | None = None
 
 
 class DetectionContext(BaseModel):
@@ -26,6 +31,12 @@ class DetectionContext(BaseModel):
     language: Language
     customer_tier: CustomerTier
     first_customer_message: bool
+    prior_turns: list[PriorTurn] = []
+    """The customer's most recent earlier turns, oldest first (the policy's window)."""
+    turns: int = 0
+    """Messages in the conversation before this one, from anyone."""
+    elapsed: timedelta = timedelta(0)
+    """Conversation time so far: the customer waiting on us, not their own pauses."""
 
 
 class DetectionRequest(BaseModel):
@@ -35,50 +46,37 @@ class DetectionRequest(BaseModel):
     context: DetectionContext
 
 
-@lru_cache(maxsize=1024)
-def _phrase_pattern(phrase: str) -> re.Pattern[str]:
-    # Word boundaries so "sue" does not fire inside "issue".
-    return re.compile(r"(?<!\w)" + re.escape(phrase.casefold()) + r"(?!\w)")
+class Verdict(BaseModel):
+    """What the detector found in one message (the ``assess_message`` activity's result)."""
+
+    hits: list[ReasonHit]
+    risk: float = 0.0
+    """P(this case needs a human) from the risk model; 0 when no model is loaded."""
+    sentiment: float | None = None
+    """The message's compound sentiment -1..1 (None for messages not assessed)."""
+    policy_version: str = ""
+    model_version: str | None = None
 
 
-def hit(policy: EscalationPolicy, name: str, evidence: str, score: float = 1.0) -> ReasonHit:
+def hit(
+    policy: EscalationPolicy,
+    name: str,
+    evidence: str,
+    score: float = 1.0,
+    threshold: float | None = None,
+) -> ReasonHit:
     """A hit for reason ``name`` with the consequences the policy configures."""
     rule = policy.reasons[name]
     return ReasonHit(
         name=name,
-        score=score,
+        score=round(score, 3),
         evidence=evidence,
+        threshold=threshold,
         severity=rule.severity,
         level=rule.level,
         path=rule.path,
         immediate=rule.immediate,
     )
-
-
-def detect(
-    message: IncomingMessage, context: DetectionContext, policy: EscalationPolicy
-) -> list[ReasonHit]:
-    """Every reason this message triggers; only customer messages are assessed."""
-    if message.author is not Author.CUSTOMER:
-        return []
-    hits = list(_keyword_hits(message.text, context.language, policy))
-    threshold = policy.detection.amount_threshold
-    if message.amount is not None and message.amount > threshold:
-        hits.append(
-            hit(policy, CoreReason.HIGH_AMOUNT, f"amount {message.amount:.2f} > {threshold:.2f}")
-        )
-    if context.customer_tier is CustomerTier.VIP and context.first_customer_message:
-        hits.append(hit(policy, CoreReason.VIP, "customer tier vip"))
-    return hits
-
-
-def _keyword_hits(text: str, language: Language, policy: EscalationPolicy) -> Iterable[ReasonHit]:
-    folded = text.casefold()
-    table = policy.detection.keywords.get(language.value, {})
-    for reason, phrases in table.items():
-        found = next((p for p in phrases if _phrase_pattern(p).search(folded)), None)
-        if found is not None:
-            yield hit(policy, reason, f"phrase {found!r}")
 
 
 def strongest(hits: Iterable[ReasonHit]) -> ReasonHit | None:

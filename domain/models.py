@@ -143,6 +143,8 @@ class ReasonHit(BaseModel):
     name: str
     score: float = 1.0
     evidence: str = ""
+    threshold: float | None = None
+    """The configured threshold the score was compared with (None for phrase matches)."""
     severity: Severity
     level: EscalationLevel
     path: str
@@ -159,6 +161,8 @@ class Assessment(BaseModel):
     """True once a human owns or is about to own the case (level 2 or 3)."""
     reasons: list[ReasonHit]
     """The reasons this message triggered."""
+    risk: float = 0.0
+    """The predictive risk score after this message: P(the case needs a human)."""
     duplicate: bool = False
     """True if the message id was seen before; nothing was changed."""
 
@@ -172,6 +176,8 @@ class MessageRecord(BaseModel):
     text: str
     amount: float | None = None
     at: datetime
+    sentiment: float | None = None
+    """Compound sentiment -1..1 of a customer message, as detection measured it."""
 
 
 class CaseEvent(BaseModel):
@@ -279,6 +285,8 @@ class CaseView(BaseModel):
     tier_since: datetime | None = None
     follow_up_since: datetime | None = None
     follow_up_reminded: bool = False
+    risk: float = 0.0
+    """The latest predictive risk score: P(the case needs a human), 0..1."""
     pending_escalation: ReasonHit | None = None
     """A non-immediate reason that asks for a human when the AI handling limit fires."""
     consulted: list[str] = []

@@ -137,12 +137,87 @@ class ActivityTimeouts(_Strict):
     retry_backoff: float = Field(ge=1.0)
 
 
+Phrase = Annotated[str, Field(min_length=2, max_length=200)]
+PhraseTable = dict[str, dict[Name, list[Phrase]]]
+"""language -> name -> phrases, matched case-insensitively on word boundaries; a phrase
+ending in ``*`` also matches longer words (``betrug*`` finds "Betrugsversuch")."""
+
+Unit = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class SentimentRules(_Strict):
+    """Emotional peaks: how negative a message, or how steep a fall, fires the reason."""
+
+    negative: float = Field(default=-0.6, ge=-1.0, le=0.0)
+    """Fires when a message's compound sentiment (-1..1) is at or below this."""
+    trend_drop: float = Field(default=0.8, gt=0.0, le=2.0)
+    """Fires when a negative message falls this far below the mean of the earlier turns."""
+    window: int = Field(default=5, ge=1, le=50)
+    """Earlier customer turns looked at for the trend and for repetition."""
+
+
+class IntensityRules(_Strict):
+    """Shouting: capitals, exclamation marks and profanity, combined to a score 0..1."""
+
+    threshold: Unit = 0.6
+    caps_ratio: Unit = 0.6
+    """Share of capitalised letters (in words of 3+ letters) that counts as shouting."""
+    exclamations: int = Field(default=3, ge=1)
+    """Exclamation marks that count as full intensity."""
+    profanity: PhraseTable = {}
+    """language -> "profanity" -> words; any one of them counts."""
+
+
+class RepetitionRules(_Strict):
+    """The customer asking the same thing again, in similar words."""
+
+    similarity: float = Field(default=85.0, ge=50.0, le=100.0)
+    """Token-set similarity (0..100) to an earlier turn that counts as a repeat."""
+    min_words: int = Field(default=3, ge=1)
+    """Shorter messages ("yes", "thanks") never count as repeats."""
+
+
+class ComplexityRules(_Strict):
+    """Several products or systems, or many distinct issues, in one case."""
+
+    distinct_topics: int = Field(default=3, ge=2)
+    """Distinct products or systems (across the window) that make a case complex."""
+    many_issues: int = Field(default=4, ge=2)
+    """Questions or listed points in one long message that make it complex."""
+    long_message_chars: int = Field(default=800, ge=1)
+    topics: PhraseTable = {}
+    """language -> topic -> phrases naming that product or system."""
+
+
+class LongConversationRules(_Strict):
+    """A conversation the AI has not closed after this many turns or this long."""
+
+    turns: int = Field(default=16, ge=2)
+    elapsed: Positive = timedelta(minutes=45)
+
+
+class RiskRules(_Strict):
+    """The predictive risk score: a learned model combining all signals."""
+
+    model: Annotated[str, Field(min_length=1, max_length=300)] = "risk-model.json"
+    """The model file, relative to the policy file (written by ``baton detection train``)."""
+    threshold: Unit = 0.5
+    """Probability at or above which ``predicted_risk`` fires."""
+
+
 class Detection(_Strict):
-    """The core's simple detection rules (the detection issue replaces them)."""
+    """Detection thresholds and phrase tables (``domain.detector`` applies them)."""
 
     amount_threshold: float = Field(gt=0)
-    keywords: dict[str, dict[Name, list[Annotated[str, Field(min_length=2)]]]]
-    """language -> reason -> phrases, matched case-insensitively on word boundaries."""
+    keywords: PhraseTable
+    """language -> reason -> phrases; every language's table is checked on every message,
+    since customers switch languages."""
+    sentiment: SentimentRules = SentimentRules()
+    intensity: IntensityRules = IntensityRules()
+    repetition: RepetitionRules = RepetitionRules()
+    complexity: ComplexityRules = ComplexityRules()
+    long_conversation: LongConversationRules = LongConversationRules()
+    risk: RiskRules = RiskRules()
 
 
 class Limits(_Strict):
@@ -183,6 +258,20 @@ class CoreReason:
     VIP = "vip_customer"
 
     ALL = (MANUAL, AI_HANDLING_LIMIT, HIGH_AMOUNT, VIP)
+
+
+class SignalReason:
+    """Reason names the detector raises from its signals; each fires only where [reasons]
+    configures it (a policy without one simply never raises it)."""
+
+    NEGATIVE_SENTIMENT = "negative_sentiment"
+    INTENSITY = "emotional_intensity"
+    REPETITION = "repetition"
+    COMPLEXITY = "complexity"
+    LONG_CONVERSATION = "long_conversation"
+    PREDICTED_RISK = "predicted_risk"
+
+    ALL = (NEGATIVE_SENTIMENT, INTENSITY, REPETITION, COMPLEXITY, LONG_CONVERSATION, PREDICTED_RISK)
 
 
 class EscalationPolicy(_Strict):

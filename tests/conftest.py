@@ -17,14 +17,28 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from baton.client import BatonClient
+from baton.detection import load_risk_model, model_path, sentiment_scorers
 from baton.settings import DEFAULT_CONFIG, load_policy
 from baton.store import CaseStore
 from baton.temporal import dev_server_args, installed_binary, register_search_attributes
+from domain.detector import Detector
 from domain.models import CaseInput, CaseView, IncomingMessage, ResolveRequest
 from domain.policy import EscalationPolicy
 from worker import create_worker
 from workflows import search_attributes
 from workflows.case import CaseWorkflow, workflow_id_for
+
+
+def detector_for(policy: EscalationPolicy) -> Detector:
+    """The production detector (lexicons, shipped risk model) applying ``policy``."""
+    model = load_risk_model(model_path(policy, DEFAULT_CONFIG))
+    return Detector(policy, sentiment_scorers(), model)
+
+
+@pytest.fixture(scope="session")
+def detector(policy: EscalationPolicy) -> Detector:
+    """The shipped detector."""
+    return detector_for(policy)
 
 
 @pytest.fixture(scope="session")
@@ -92,7 +106,9 @@ async def running_worker(
     task_queue: str | None = None,
 ) -> AsyncIterator[Worker]:
     """Run the production worker composition on a unique task queue."""
-    worker = create_worker(client, task_queue or f"tq-{uuid.uuid4()}", policy, store, executor)
+    worker = create_worker(
+        client, task_queue or f"tq-{uuid.uuid4()}", detector_for(policy), store, executor
+    )
     async with worker:
         yield worker
 

@@ -7,7 +7,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.case import CaseFile, CaseRuleViolation
-from domain.detection import DetectionContext, detect
 from domain.models import (
     AcceptRequest,
     Author,
@@ -21,6 +20,7 @@ from domain.models import (
 )
 from domain.policy import EscalationPolicy
 from domain.states import TRANSITIONS, CaseState, EscalationLevel, Severity, Tier, Trigger
+from tests.conftest import detector_for
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -50,13 +50,10 @@ def say(
     message = IncomingMessage(
         message_id=f"m{next(_counter)}", author=author, text=text, amount=amount
     )
-    context = DetectionContext(
-        language=file.view.customer.language,
-        customer_tier=file.view.customer.tier,
-        first_customer_message=file.view.customer_messages == 0,
+    verdict = detector_for(file.policy).assess(message, file.detection_context(when))
+    _, notifications = file.record_message(
+        message, verdict.hits, when, sentiment=verdict.sentiment, risk=verdict.risk
     )
-    hits = detect(message, context, file.policy)
-    _, notifications = file.record_message(message, hits, when)
     return notifications
 
 

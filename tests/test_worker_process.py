@@ -146,9 +146,10 @@ async def test_worker_joins_an_existing_cluster(worker_env, dev_env) -> None:
         case = new_case()
         await client.start_case(case)
         assessment = await client.post_message(
-            case.case_id, {"message_id": "m1", "author": "customer", "text": "Das ist Betrug"}
+            case.case_id,
+            {"message_id": "m1", "author": "customer", "text": "Where can I find my invoice?"},
         )
-        assert assessment.state is CaseState.AI_HANDLING  # English case: German keyword
+        assert assessment.state is CaseState.AI_HANDLING  # a routine question stays with the AI
         await client.escalate(case.case_id, "lead", "suspicious")
         assert (await client.case(case.case_id)).state is CaseState.HANDOFF
         await dev_env.client.get_workflow_handle(f"case-{case.case_id}").terminate()

@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.policy import PolicyActivities
     from activities.records import RecordActivities
     from domain.case import CaseFile, CaseRuleViolation
-    from domain.detection import DetectionContext, DetectionRequest
+    from domain.detection import DetectionRequest
     from domain.models import (
         AcceptRequest,
         Assessment,
@@ -243,16 +243,22 @@ class CaseWorkflow:
             file = self._case
             if not file.is_duplicate(message.message_id):
                 file.check_message(message)
-            hits = []
+            verdict = None
             if message.author is Author.CUSTOMER and file.view.state in ACTIVE_STATES:
                 try:
-                    hits = (await self._assess(message)).hits
+                    verdict = await self._assess(message)
                 except ActivityError as err:
                     raise CaseRuleViolation(f"message could not be assessed: {err.cause}") from None
             answer: list[Assessment] = []
 
             def record(now: datetime) -> list[Notification]:
-                assessment, notifications = file.record_message(message, hits, now)
+                assessment, notifications = file.record_message(
+                    message,
+                    verdict.hits if verdict else [],
+                    now,
+                    sentiment=verdict.sentiment if verdict else None,
+                    risk=verdict.risk if verdict else None,
+                )
                 answer.append(assessment)
                 return notifications
 
@@ -260,14 +266,8 @@ class CaseWorkflow:
             return answer[0]
 
     async def _assess(self, message: IncomingMessage) -> DetectionResult:
-        view = self._case.view
         request = DetectionRequest(
-            message=message,
-            context=DetectionContext(
-                language=view.customer.language,
-                customer_tier=view.customer.tier,
-                first_customer_message=view.customer_messages == 0,
-            ),
+            message=message, context=self._case.detection_context(workflow.now())
         )
         timeouts = self._case.policy.activities
         return await workflow.execute_activity_method(

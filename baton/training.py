@@ -1,0 +1,94 @@
+"""Trains the predictive risk model from labelled conversations (scikit-learn).
+
+The model is a logistic regression over the detector's named features, so its weights
+say how much each signal counts. Training uses only the training split of the shared
+data (see :mod:`baton.evaluation`); the held-back figures are stored with the model.
+The learning loop retrains it from documented cases the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from sklearn.linear_model import LogisticRegression
+
+from baton.evaluation import Example, as_first_message, binary_scores, split
+from domain.detector import Detector
+from domain.risk import RiskModel
+
+REGULARISATION = 1.0
+"""Inverse regularisation strength C: moderate, as the tickets are few."""
+
+
+def _matrix(detector: Detector, examples: Sequence[Example], names: list[str]) -> list[list[float]]:
+    rows = []
+    for example in examples:
+        features = detector.features(*as_first_message(example))
+        rows.append([features.get(name, 0.0) for name in names])
+    return rows
+
+
+def _source_weights(examples: Sequence[Example]) -> list[float]:
+    # Each data set counts as much as the other, however many rows it has.
+    counts = Counter(e.source for e in examples)
+    total = len(examples)
+    return [total / (len(counts) * counts[e.source]) for e in examples]
+
+
+def train(detector: Detector, examples: Sequence[Example]) -> RiskModel:
+    """Fit the risk model on the training split of ``examples``; score it on the rest."""
+    training, held_back = split(examples)
+    if not any(e.needs_human for e in training) or all(e.needs_human for e in training):
+        raise ValueError("training split needs examples of both classes")
+    names = detector.feature_names()
+    fit = LogisticRegression(C=REGULARISATION, class_weight="balanced", max_iter=2000)
+    fit.fit(
+        _matrix(detector, training, names),
+        [e.needs_human for e in training],
+        sample_weight=_source_weights(training),
+    )
+    coefficients = [round(float(w), 6) for w in fit.coef_[0]]
+    intercept = round(float(fit.intercept_[0]), 6)
+    digest = hashlib.sha256(json.dumps([names, coefficients, intercept]).encode()).hexdigest()
+    sources = Counter(e.source for e in training)
+    unscored = RiskModel(
+        version=f"risk-{digest[:10]}",
+        features=names,
+        coefficients=coefficients,
+        intercept=intercept,
+        trained_on=(
+            "training split of "
+            + ", ".join(f"{source} ({n} rows)" for source, n in sorted(sources.items()))
+            + f"; logistic regression C={REGULARISATION}, balanced classes, equal weight per set"
+        ),
+    )
+    return unscored.model_copy(
+        update={"metrics": _held_back_metrics(detector, unscored, held_back)}
+    )
+
+
+def _held_back_metrics(
+    detector: Detector, model: RiskModel, held_back: Sequence[Example]
+) -> dict[str, float]:
+    threshold = detector.policy.detection.risk.threshold
+    metrics: dict[str, float] = {}
+    for source in sorted({e.source for e in held_back}):
+        rows = [e for e in held_back if e.source == source]
+        predicted = [
+            model.probability(detector.features(*as_first_message(e))) >= threshold for e in rows
+        ]
+        scores = binary_scores([e.needs_human for e in rows], predicted)
+        metrics[f"{source}_precision"] = round(scores.precision, 3)
+        metrics[f"{source}_recall"] = round(scores.recall, 3)
+        metrics[f"{source}_f1"] = round(scores.f1, 3)
+        metrics[f"{source}_n"] = len(rows)
+    return metrics
+
+
+def save(model: RiskModel, path: Path) -> None:
+    """Write the model as indented JSON (reviewable in a diff)."""
+    path.write_text(model.model_dump_json(indent=2) + "\n", encoding="utf-8")
