@@ -36,7 +36,9 @@ def _assess(
         language=Language(language),
         customer_tier=tier,
         first_customer_message=first,
-        prior_turns=[PriorTurn(text=t, sentiment=s) for t, s in zip(texts, sentiments, strict=True)],
+        prior_turns=[
+            PriorTurn(text=t, sentiment=s) for t, s in zip(texts, sentiments, strict=True)
+        ],
         turns=turns,
         elapsed=elapsed,
     )
