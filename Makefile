@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench clean
+.PHONY: run test lint typecheck bench bench-detection eval-detection train-risk clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,19 @@ test: lint typecheck
 	$(BIN)/pytest
 
 # Benchmarks print a table and write bench/results.json; they are not part of `make test`.
-bench: $(STAMP)
+bench: bench-detection $(STAMP)
 	$(BIN)/python bench/long_case.py
+
+bench-detection: $(STAMP)
+	$(BIN)/python bench/detection.py
+
+# The detector on the held-back shared data (../shared/data) against a TF-IDF baseline.
+eval-detection: $(STAMP)
+	$(BIN)/baton detection eval --output bench/detection_eval.json
+
+# Retrain the risk model (config/risk-model.json) after changing detection config.
+train-risk: $(STAMP)
+	$(BIN)/baton detection train
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache
