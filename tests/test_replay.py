@@ -3,7 +3,8 @@
 Two sources: histories this test produces now, and the stored corpus in
 ``tests/histories/`` (recorded from earlier code), which guards every change to the
 workflow's logic: a change that is not behind ``workflow.patched`` fails here.
-Set ``BATON_RECORD_HISTORIES=1`` to refresh the corpus from the current code.
+Set ``BATON_RECORD_HISTORIES=1`` to refresh the whole corpus from the current code, or
+``BATON_RECORD_HISTORIES=name,...`` to record only new scenarios.
 """
 
 import json
@@ -48,6 +49,11 @@ async def _scenario(env: WorkflowEnvironment, name: str, case: CaseDriver) -> No
         await case.say("hi")
         await case.say("How can I help?", author="ai")
         await case.handle.result()
+    elif name == "detected_signals":
+        await case.say("Where is my refund for order 1234?")
+        await case.say("Let me check that for you.", author="ai")
+        await case.say("I asked already: where is my refund for order 1234")
+        await case.say("This is TERRIBLE!!! Your portal is down and I am furious.")
     elif name == "escalation_chain":
         await case.say("talk to a human")
         await env.sleep(timedelta(minutes=12))
@@ -64,6 +70,7 @@ SCENARIOS = [
     "closed_expired",
     "abandoned",
     "escalation_chain",
+    "detected_signals",
 ]
 
 
@@ -78,11 +85,18 @@ async def test_fresh_histories_replay(policy, store, executor) -> None:
         finally:
             await env.shutdown()
         histories.append(history)
-        if os.environ.get("BATON_RECORD_HISTORIES") == "1":
+        if _recording(name):
             CORPUS.mkdir(exist_ok=True)
             record = {"workflow_id": history.workflow_id, "history": history.to_json_dict()}
             (CORPUS / f"{name}.json").write_text(json.dumps(record))
     await _replay(histories)
+
+
+def _recording(name: str) -> bool:
+    # "1" refreshes every scenario; a comma-separated list records only those (new
+    # scenarios), keeping the older recordings that guard against unpatched changes.
+    wanted = os.environ.get("BATON_RECORD_HISTORIES", "")
+    return wanted == "1" or name in wanted.split(",")
 
 
 async def test_stored_corpus_replays() -> None:
