@@ -56,6 +56,7 @@ class Detector:
         self._sentiment = sentiment
         rules = policy.detection
         self._keywords = PhraseMatcher(rules.keywords.values())
+        self._keyword_reasons = {name for table in rules.keywords.values() for name in table}
         self._profanity = PhraseMatcher(rules.intensity.profanity.values())
         self._topics = PhraseMatcher(rules.complexity.topics.values())
 
@@ -74,10 +75,7 @@ class Detector:
 
     def feature_names(self) -> list[str]:
         """Every feature this policy can produce, in a stable order."""
-        keyword_reasons = {
-            name for table in self.policy.detection.keywords.values() for name in table
-        }
-        return sorted(keyword_reasons | set(SIGNAL_FEATURES))
+        return sorted(self._keyword_reasons | set(SIGNAL_FEATURES))
 
     def _signals(
         self, message: IncomingMessage, context: DetectionContext
@@ -168,16 +166,20 @@ class Detector:
         result = complexity(
             text, earlier, self._topics, c.distinct_topics, c.many_issues, c.long_message_chars
         )
-        found.features["complexity"] = result.score
+        # An unusual combination: phrases calling for different paths in one message
+        # (a fraud report inside an outage complaint) needs a specialist's overview.
+        paths = sorted({h.path for h in found.hits if h.name in self._keyword_reasons})
+        score = max(result.score, 1.0 if len(paths) >= 2 else 0.0)
+        found.features["complexity"] = score
         found.features["questions"] = min(1.0, result.points / c.many_issues)
-        if result.score >= 1.0:
-            found.fire(
-                SignalReason.COMPLEXITY,
-                result.score,
+        if score >= 1.0:
+            evidence = (
                 f"{len(result.topics)} products or systems ({', '.join(result.topics)}), "
-                f"{result.points} questions or points",
-                1.0,
+                f"{result.points} questions or points"
             )
+            if len(paths) >= 2:
+                evidence += f", reasons for {len(paths)} paths ({', '.join(paths)})"
+            found.fire(SignalReason.COMPLEXITY, score, evidence, 1.0)
 
     def _long_conversation_hit(self, context: DetectionContext, found: _Findings) -> None:
         rules = self.policy.detection.long_conversation

@@ -119,7 +119,9 @@ def intensity(
     ratio = upper / len(letters) if upper >= _MIN_SHOUT_LETTERS else 0.0
     marks = text.count("!")
     swear = next(iter(profanity.find(text).values()), None)
-    score = 0.5 * min(1.0, ratio / caps_ratio) + 0.5 * min(1.0, marks / exclamations)
+    # One exclamation mark is punctuation ("Thanks!"); intensity starts with the second.
+    extra_marks = max(0, marks - 1) / max(1, exclamations - 1)
+    score = 0.5 * min(1.0, ratio / caps_ratio) + 0.5 * min(1.0, extra_marks)
     if swear is not None:
         score += 0.6
     return Intensity(min(1.0, score), ratio, marks, swear)

@@ -85,6 +85,8 @@ def test_assess_reads_a_file_and_tracks_the_conversation(tmp_path: Path) -> None
             "line 2: not JSON",
         ),
         (b'{"author": "robot", "text": "hi"}', "line 1: invalid MessageLine"),
+        (b'{"author": "customer", "text": ""}', "text"),
+        (b'["not", "an", "object"]', "line 1: invalid MessageLine"),
         (b'{"author": "customer", "text": "hi", "amount": -5}', "amount"),
         (b'{"author": "customer", "text": "hi", "extra": 1}', "extra"),
         (b"\xff\xfe\x00garbage", "line 1: not UTF-8"),

@@ -68,6 +68,8 @@ KEYWORD_EXAMPLES = [
     ("Löschen Sie meine Daten gemäß DSGVO", "de", "data_protection"),
     ("I will complain to the ombudsman", "en", "regulatory_complaint"),
     ("Ich reiche eine Beschwerde bei der BaFin ein", "de", "regulatory_complaint"),
+    ("Is this legal? Selling my data sounds like a loophole", "en", "regulatory_complaint"),
+    ("Ist das überhaupt legal, was Sie da machen?", "de", "regulatory_complaint"),
     ("We detected a security breach on our server", "en", "security_incident"),
     ("Wir melden einen Sicherheitsvorfall", "de", "security_incident"),
     ("Your portal is down since this morning", "en", "service_outage"),
@@ -232,6 +234,20 @@ def test_complexity_counts_systems_across_the_window(detector: Detector) -> None
     assert "complexity" not in _names(detector, "And now the printer fails too.")
     names = _names(detector, "And now the printer fails too.", prior=["Outlook crashes", "VPN?"])
     assert "complexity" in names
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("Your portal is down and there is a payment I didn't make", "en"),
+        ("Das Portal hat eine Störung und dazu eine Abbuchung, die nicht von mir ist", "de"),
+    ],
+)
+def test_an_unusual_combination_of_paths_is_complex(
+    detector: Detector, text: str, language: str
+) -> None:
+    [complex_] = [h for h in _assess(detector, text, language).hits if h.name == "complexity"]
+    assert "reasons for 2 paths (compliance, it_incident)" in complex_.evidence
 
 
 def test_long_conversation_by_turns_and_by_time(detector: Detector) -> None:
