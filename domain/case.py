@@ -617,15 +617,16 @@ class CaseFile:
             path=v.path,
             tier=v.tier,
             reasons=v.reasons,
-            help_needed=[
-                self.policy.reasons[r.name].description or r.name
-                for r in v.reasons
-                if r.name in self.policy.reasons
-            ],
+            # A reason from a newer detector than the case's policy still shows, by name.
+            help_needed=[self._reason_description(r.name) for r in v.reasons],
             ai_steps=ai_steps,
             transcript=v.recent_messages,
             deadlines=case_deadlines(v, self.policy),
         )
+
+    def _reason_description(self, name: str) -> str:
+        rule = self.policy.reasons.get(name)
+        return rule.description if rule and rule.description else name
 
     def _team_notice(self, staff: TierStaff, cause: str) -> Notification:
         v = self.view

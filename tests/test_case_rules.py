@@ -16,6 +16,7 @@ from domain.models import (
     IncomingMessage,
     Notification,
     Outcome,
+    ReasonHit,
     ResolveRequest,
 )
 from domain.policy import EscalationPolicy
@@ -423,3 +424,18 @@ def test_ai_clock_pauses_while_waiting_on_the_customer(policy: EscalationPolicy)
     [deadline] = file.view.deadlines
     assert deadline.name == "ai_handling_limit"
     assert deadline.at == at(24 * 60) + limit - timedelta(minutes=30)
+
+
+def test_a_reason_unknown_to_the_cases_policy_still_reaches_the_handoff(
+    policy: EscalationPolicy,
+) -> None:
+    # A newer detector may raise a reason the case's recorded policy does not know.
+    file = open_case(policy)
+    message = IncomingMessage(message_id="new-1", author="customer", text="hello")
+    novel = ReasonHit(
+        name="brand_new_signal", severity=Severity.CRITICAL, level=3, path="compliance"
+    )
+    file.record_message(message, [novel], at(1))
+    assert file.view.state is CaseState.HANDOFF
+    assert file.view.handoff is not None
+    assert file.view.handoff.help_needed == ["brand_new_signal"]
