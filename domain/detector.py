@@ -9,7 +9,8 @@ Sentiment analysers and the risk model are handed in by the adapters that load t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from statistics import fmean
 
 from domain.detection import DetectionContext, Verdict, hit
@@ -66,7 +67,7 @@ class Detector:
             return self._verdict([], 0.0, None)
         found, compound = self._signals(message, context)
         risk = self._risk_hit(found)
-        return self._verdict(found.hits, risk, compound)
+        return self._verdict(found.routed_hits(), risk, compound)
 
     def features(self, message: IncomingMessage, context: DetectionContext) -> dict[str, float]:
         """The named feature values the risk model sees for this message (for training)."""
@@ -94,7 +95,17 @@ class Detector:
             found.features["vip"] = 1.0
             if context.first_customer_message:
                 found.fire(CoreReason.VIP, 1.0, "customer tier vip")
+        found.topic_path = self._topic_path(found.topics)
         return found, compound
+
+    def _topic_path(self, topics: Iterable[str]) -> str | None:
+        """The path most of the named products or systems belong to (ties: by name)."""
+        paths = Counter(
+            path for t in topics if (path := self.policy.detection.topic_paths.get(t)) is not None
+        )
+        if not paths:
+            return None
+        return min(paths, key=lambda p: (-paths[p], p))
 
     def _verdict(self, hits: list[ReasonHit], risk: float, compound: float | None) -> Verdict:
         return Verdict(
@@ -168,6 +179,7 @@ class Detector:
         )
         # An unusual combination: phrases calling for different paths in one message
         # (a fraud report inside an outage complaint) needs a specialist's overview.
+        found.topics = result.topics
         paths = sorted({h.path for h in found.hits if h.name in self._keyword_reasons})
         score = max(result.score, 1.0 if len(paths) >= 2 else 0.0)
         found.features["complexity"] = score
@@ -244,7 +256,25 @@ class _Findings:
         self.hits: list[ReasonHit] = []
         self.features: dict[str, float] = {}
 
+        self.topics: tuple[str, ...] = ()
+        self.topic_path: str | None = None
+
     def fire(self, name: str, score: float, evidence: str, threshold: float | None = None) -> None:
         # A reason the policy does not configure is switched off.
         if name in self.policy.reasons:
             self.hits.append(hit(self.policy, name, evidence, score, threshold))
+
+    def routed_hits(self) -> list[ReasonHit]:
+        """The hits, with default-path reasons sent to the path of the named topics."""
+        target = self.topic_path
+        default = self.policy.default_path
+        if target is None or target == default:
+            return self.hits
+        return [
+            h.model_copy(
+                update={"path": target, "evidence": f"{h.evidence}; path {target} by topic"}
+            )
+            if h.path == default
+            else h
+            for h in self.hits
+        ]

@@ -218,6 +218,9 @@ class Detection(_Strict):
     complexity: ComplexityRules = ComplexityRules()
     long_conversation: LongConversationRules = LongConversationRules()
     risk: RiskRules = RiskRules()
+    topic_paths: dict[Name, Name] = {}
+    """topic -> path: a reason configured for the default path goes to the path of the
+    products or systems the customer names instead (an urgent VPN problem to IT)."""
 
 
 class Limits(_Strict):
@@ -309,6 +312,9 @@ class EscalationPolicy(_Strict):
                     raise ValueError(
                         f"detection.keywords.{language}.{reason} names no reason in [reasons]"
                     )
+        for topic, path in self.detection.topic_paths.items():
+            if path not in self.paths:
+                raise ValueError(f"detection.topic_paths.{topic} {path!r} is not among [paths]")
         missing_texts = [
             lang for lang in SERVED_LANGUAGES if lang not in self.texts.customer_handoff
         ]

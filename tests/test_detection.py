@@ -250,6 +250,28 @@ def test_an_unusual_combination_of_paths_is_complex(
     assert "reasons for 2 paths (compliance, it_incident)" in complex_.evidence
 
 
+@pytest.mark.parametrize(
+    ("text", "language", "path"),
+    [
+        ("This is urgent: the VPN and my email fail", "en", "it_incident"),
+        ("Dringend: meine Rechnung und die Zahlung stimmen nicht", "de", "billing"),
+    ],
+)
+def test_default_path_reasons_go_where_the_named_systems_belong(
+    detector: Detector, text: str, language: str, path: str
+) -> None:
+    [urgent] = [h for h in _assess(detector, text, language).hits if h.name == "urgency"]
+    assert detector.policy.reasons["urgency"].path == detector.policy.default_path
+    assert urgent.path == path and urgent.evidence.endswith(f"path {path} by topic")
+
+
+def test_a_reason_with_its_own_path_keeps_it(detector: Detector) -> None:
+    [fraud] = [
+        h for h in _assess(detector, "Fraud on my card via the app").hits if h.name == "fraud"
+    ]
+    assert fraud.path == "compliance"
+
+
 def test_long_conversation_by_turns_and_by_time(detector: Detector) -> None:
     rules = detector.policy.detection.long_conversation
     assert "long_conversation" not in _names(detector, "still there?", turns=3)

@@ -56,16 +56,18 @@ async def test_full_lifecycle_with_search_attributes(
             },
         )
         assert handoff.state is CaseState.HANDOFF and handoff.escalate
+        # The double charge named earlier sends the request for a human to billing.
+        assert [r.path for r in handoff.reasons] == ["billing"]
 
         await _eventually(
             lambda: _has(client, 'CaseState = "HANDOFF" AND CustomerTier = "vip"', wid)
         )
-        await baton.accept(case.case_id, "anna")
+        await baton.accept(case.case_id, "emil")
         await _eventually(
             lambda: _has(
                 client,
                 'CaseState = "HUMAN_HANDLING" AND EscalationLevel = 2 '
-                'AND AssignedTeam = "support-frontline" AND Severity = "high" '
+                'AND AssignedTeam = "billing-frontline" AND Severity = "high" '
                 'AND EscalationReasons = "explicit_human_request"',
                 wid,
             )
@@ -75,12 +77,12 @@ async def test_full_lifecycle_with_search_attributes(
         )
         await baton.resolve(
             case.case_id,
-            {"by": "anna", "resolution": "Doppelte Abbuchung erstattet"},
+            {"by": "emil", "resolution": "Doppelte Abbuchung erstattet"},
         )
         await baton.follow_up(
             case.case_id,
             {
-                "by": "anna",
+                "by": "emil",
                 "root_cause": "payment provider retry",
                 "escalation_necessary": True,
                 "timing": "on_time",

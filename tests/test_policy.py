@@ -38,6 +38,12 @@ def test_shipped_policy_is_valid_and_complete() -> None:
         ("{tier} colleague", "{agent} colleague", "customer_handoff"),
         ("[reasons.vip_customer]", "[reasons.vip]", "vip_customer"),
         ('level = 3\npath = "compliance"', 'level = 7\npath = "compliance"', "level"),
+        ('email = "it_incident"', 'email = "it"', "detection.topic_paths.email"),
+        ("negative = -0.75", "negative = 0.5", "detection.sentiment.negative"),
+        ("similarity = 85.0", "similarity = 120", "detection.repetition.similarity"),
+        ('elapsed = "PT45M"', 'elapsed = "PT0S"', "detection.long_conversation.elapsed"),
+        ("threshold = 0.47", "threshold = 1.5", "detection.risk.threshold"),
+        ("[detection.intensity]", "[detection.intensity]\nshouting = 1", "intensity.shouting"),
     ],
 )
 def test_bad_config_names_the_problem(tmp_path: Path, old: str, new: str, named: str) -> None:
