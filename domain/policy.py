@@ -8,6 +8,7 @@ pure; reading the file is the adapters' job (``baton.settings``).
 from __future__ import annotations
 
 from datetime import timedelta
+from enum import StrEnum
 from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -69,6 +70,8 @@ class ReasonRule(_Strict):
     immediate: bool = False
     """Escalate at once even below critical severity (e.g. the customer asks for a human)."""
     description: str = ""
+    skills: list[Name] = []
+    """Skills an agent needs to take a case for this reason (routing)."""
 
 
 class TierStaff(_Strict):
@@ -223,6 +226,24 @@ class Detection(_Strict):
     products or systems the customer names instead (an urgent VPN problem to IT)."""
 
 
+class RoutingStrategy(StrEnum):
+    """How one agent is chosen among those who could take a case."""
+
+    LEAST_LOADED = "least_loaded"
+    LONGEST_IDLE = "longest_idle"
+    BEST_PERFORMANCE = "best_performance"
+
+
+class Routing(_Strict):
+    """How cases find their agent in the directory."""
+
+    strategy: RoutingStrategy = RoutingStrategy.LEAST_LOADED
+    vip_team_first: bool = True
+    """VIP cases go to a VIP team of the path and tier first, when one has someone free."""
+    broadcast: bool = False
+    """Offer to every candidate of the team at once; the first to accept takes it."""
+
+
 class Limits(_Strict):
     """Bounds that keep payloads and workflow histories healthy."""
 
@@ -295,6 +316,7 @@ class EscalationPolicy(_Strict):
     detection: Detection
     limits: Limits
     texts: Texts
+    routing: Routing = Routing()
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Self:
