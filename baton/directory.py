@@ -1,0 +1,298 @@
+"""The directory in the documentation store, and load accounting that never leaks.
+
+Teams and agents are seeded from ``config/directory.toml`` and edited at run time
+(``baton agents``). Every offer of a case to an agent is an ``assignment`` row; an
+agent's load is a counter moved in the same transaction as the row's status, with a
+conditional update (``active_cases < max_cases``), so concurrent routing never exceeds
+capacity on SQLite or PostgreSQL, and a retried activity never counts twice.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Column, Engine, Text, case, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Field, Session, SQLModel, select
+
+from baton.settings import ConfigError, describe
+from domain.directory import Agent, Directory, Presence, Team
+from domain.policy import RoutingStrategy
+from domain.routing import AgentLoad, RoutingDecision, RoutingRequest, route
+
+ACTIVE = ("offered", "accepted")
+RESERVE_ATTEMPTS = 5
+"""Routing retries when a concurrent reservation took the chosen agent's last slot."""
+
+
+class TeamRow(SQLModel, table=True):
+    """A team of the directory (the whole team as JSON, path and tier indexed)."""
+
+    __tablename__ = "team"
+    id: str = Field(primary_key=True)
+    path: str = Field(index=True)
+    tier: str
+    team_json: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class AgentRow(SQLModel, table=True):
+    """An agent, with the load counter routing reserves against."""
+
+    __tablename__ = "agent"
+    id: str = Field(primary_key=True)
+    team: str = Field(index=True)
+    presence: str
+    max_cases: int
+    active_cases: int = 0
+    idle_since: datetime | None = None
+    agent_json: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class AssignmentRow(SQLModel, table=True):
+    """One offer of a case to an agent, and what became of it."""
+
+    __tablename__ = "assignment"
+    case_id: str = Field(primary_key=True)
+    offer: int = Field(primary_key=True)
+    """The case's offer number: a retried reservation finds its row and counts nothing."""
+    agent_id: str = Field(index=True)
+    status: str
+    """offered, accepted, or released (declined, timed out, reassigned, resolved, closed)."""
+    offered_at: datetime
+    released_at: datetime | None = None
+
+
+class DirectoryError(ValueError):
+    """A directory change that cannot be made; the message says why."""
+
+
+def read_directory(path: Path | str) -> Directory:
+    """Read and validate a directory file; :class:`ConfigError` names the bad key."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+        raise ConfigError(f"{path}: {err}") from None
+    try:
+        return Directory.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(f"{path}: invalid directory\n{describe(err)}") from None
+
+
+class DirectoryStore:
+    """Teams, agents and assignments in the documentation store."""
+
+    def __init__(self, engine: Engine) -> None:
+        """Use ``engine`` (the case store's) and create missing tables."""
+        self.engine = engine
+        tables = [TeamRow.__table__, AgentRow.__table__, AssignmentRow.__table__]  # type: ignore[attr-defined]
+        SQLModel.metadata.create_all(engine, tables=tables)
+
+    def _insert(self) -> Any:
+        return postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+
+    # ------------------------------------------------------------ directory
+    def seed(self, directory: Directory) -> bool:
+        """Load ``directory`` if the store has none yet (run-time edits are kept)."""
+        with Session(self.engine) as session:
+            if session.exec(select(TeamRow).limit(1)).first() is not None:
+                return False
+        self.replace(directory)
+        return True
+
+    def replace(self, directory: Directory) -> None:
+        """Replace teams and agents by ``directory``; loads of kept agents stay."""
+        with Session(self.engine) as session, session.begin():
+            held = self._holders(session)
+            missing = sorted(set(held) - {a.id for a in directory.agents})
+            if missing:
+                raise DirectoryError(
+                    f"agents {', '.join(missing)} hold active cases; "
+                    "keep them in the directory until those cases are reassigned"
+                )
+            session.execute(TeamRow.__table__.delete())  # type: ignore[attr-defined]
+            for team in directory.teams:
+                session.add(_team_row(team))
+            kept = {r.id: (r.active_cases, r.idle_since) for r in session.exec(select(AgentRow))}
+            session.execute(AgentRow.__table__.delete())  # type: ignore[attr-defined]
+            session.expunge_all()
+            for agent in directory.agents:
+                session.add(_agent_row(agent, *kept.get(agent.id, (0, None))))
+
+    def directory(self) -> Directory:
+        """The directory as stored now."""
+        with Session(self.engine) as session:
+            teams = [Team.model_validate_json(r.team_json) for r in session.exec(select(TeamRow))]
+            agents = [
+                _agent(r)
+                for r in session.exec(select(AgentRow).order_by(AgentRow.id))  # type: ignore[arg-type]
+            ]
+        return Directory(teams=sorted(teams, key=lambda t: t.id), agents=agents)
+
+    def add_agent(self, agent: Agent) -> None:
+        """Add ``agent``; its team must exist and its id be new."""
+        with Session(self.engine) as session, session.begin():
+            if session.get(TeamRow, agent.team) is None:
+                raise DirectoryError(f"team {agent.team!r} does not exist")
+            if session.get(AgentRow, agent.id) is not None:
+                raise DirectoryError(f"agent {agent.id!r} already exists")
+            session.add(_agent_row(agent, 0, None))
+
+    def remove_agent(self, agent_id: str) -> None:
+        """Remove an agent who holds no active case."""
+        with Session(self.engine) as session, session.begin():
+            row = session.get(AgentRow, agent_id)
+            if row is None:
+                raise DirectoryError(f"agent {agent_id!r} does not exist")
+            cases = self._holders(session).get(agent_id, [])
+            if cases:
+                raise DirectoryError(
+                    f"agent {agent_id!r} holds active cases {', '.join(cases)}; reassign them first"
+                )
+            session.delete(row)
+
+    def set_presence(self, agent_id: str, presence: Presence) -> Agent:
+        """Set an agent's presence (available, busy, away, offline)."""
+        return self._edit(agent_id, lambda a: a.model_copy(update={"presence": presence}))
+
+    def _edit(self, agent_id: str, change: Callable[[Agent], Agent]) -> Agent:
+        with Session(self.engine) as session, session.begin():
+            row = session.get(AgentRow, agent_id)
+            if row is None:
+                raise DirectoryError(f"agent {agent_id!r} does not exist")
+            agent = change(_agent(row))
+            row.presence, row.max_cases = agent.presence.value, agent.max_cases
+            row.agent_json = agent.model_dump_json()
+            return agent
+
+    @staticmethod
+    def _holders(session: Session) -> dict[str, list[str]]:
+        stmt = select(AssignmentRow).where(AssignmentRow.status.in_(ACTIVE))  # type: ignore[attr-defined]
+        held: dict[str, list[str]] = {}
+        for row in session.exec(stmt):
+            held.setdefault(row.agent_id, []).append(row.case_id)
+        return held
+
+    # ------------------------------------------------------------ load accounting
+    def loads(self) -> dict[str, AgentLoad]:
+        """Every agent's active cases and idle time."""
+        with Session(self.engine) as session:
+            return {
+                r.id: AgentLoad(active_cases=r.active_cases, idle_since=r.idle_since)
+                for r in session.exec(select(AgentRow))
+            }
+
+    def reserve(
+        self, request: RoutingRequest, offer: int, strategy: RoutingStrategy, vip_first: bool
+    ) -> RoutingDecision:
+        """Route ``request`` and hold one slot of the chosen agent for offer ``offer``.
+
+        Idempotent per (case, offer): a retry returns the agent already reserved.
+        """
+        for _ in range(RESERVE_ATTEMPTS):
+            with Session(self.engine) as session, session.begin():
+                existing = session.get(AssignmentRow, (request.case_id, offer))
+                if existing is not None:
+                    return RoutingDecision(
+                        agent_id=existing.agent_id,
+                        team_id=_team_of(session, existing.agent_id),
+                        candidates=[existing.agent_id],
+                        passed_over={},
+                    )
+                decision = route(self.directory(), self.loads(), request, strategy, vip_first)
+                if decision.agent_id is None:
+                    return decision
+                taken = session.execute(
+                    update(AgentRow)
+                    .where(AgentRow.id == decision.agent_id)  # type: ignore[arg-type]
+                    .where(AgentRow.active_cases < AgentRow.max_cases)  # type: ignore[arg-type]
+                    .values(active_cases=AgentRow.active_cases + 1)
+                )
+                if taken.rowcount != 1:
+                    continue  # someone took the last slot meanwhile: route again
+                session.add(
+                    AssignmentRow(
+                        case_id=request.case_id,
+                        offer=offer,
+                        agent_id=decision.agent_id,
+                        status="offered",
+                        offered_at=datetime.now(UTC),
+                    )
+                )
+                return decision
+        raise DirectoryError(f"could not reserve an agent for {request.case_id}: contention")
+
+    def accept(self, case_id: str, offer: int) -> None:
+        """The offered agent accepted: the slot stays held until the case lets go."""
+        with Session(self.engine) as session, session.begin():
+            row = session.get(AssignmentRow, (case_id, offer))
+            if row is not None and row.status == "offered":
+                row.status = "accepted"
+
+    def release(self, case_id: str, offer: int | None = None) -> int:
+        """Free the slots a case holds (one offer, or all); idempotent. Returns how many."""
+        now = datetime.now(UTC)
+        with Session(self.engine) as session, session.begin():
+            stmt = select(AssignmentRow).where(
+                AssignmentRow.case_id == case_id,
+                AssignmentRow.status.in_(ACTIVE),  # type: ignore[attr-defined]
+            )
+            if offer is not None:
+                stmt = stmt.where(AssignmentRow.offer == offer)
+            rows = list(session.exec(stmt))
+            for row in rows:
+                row.status, row.released_at = "released", now
+                session.execute(
+                    update(AgentRow)
+                    .where(AgentRow.id == row.agent_id)  # type: ignore[arg-type]
+                    .values(
+                        active_cases=case(
+                            (AgentRow.active_cases > 0, AgentRow.active_cases - 1),  # type: ignore[arg-type,operator]
+                            else_=0,
+                        ),
+                        idle_since=now,
+                    )
+                )
+            return len(rows)
+
+    def active_assignments(self, agent_id: str | None = None) -> list[AssignmentRow]:
+        """Offers and accepted cases not yet released."""
+        with Session(self.engine) as session:
+            stmt = select(AssignmentRow).where(AssignmentRow.status.in_(ACTIVE))  # type: ignore[attr-defined]
+            if agent_id is not None:
+                stmt = stmt.where(AssignmentRow.agent_id == agent_id)
+            return list(session.exec(stmt))
+
+
+def _team_of(session: Session, agent_id: str) -> str | None:
+    row = session.get(AgentRow, agent_id)
+    return row.team if row else None
+
+
+def _team_row(team: Team) -> TeamRow:
+    return TeamRow(
+        id=team.id, path=team.path, tier=team.tier.value, team_json=team.model_dump_json()
+    )
+
+
+def _agent_row(agent: Agent, active: int, idle_since: datetime | None) -> AgentRow:
+    return AgentRow(
+        id=agent.id,
+        team=agent.team,
+        presence=agent.presence.value,
+        max_cases=agent.max_cases,
+        active_cases=active,
+        idle_since=idle_since,
+        agent_json=agent.model_dump_json(),
+    )
+
+
+def _agent(row: AgentRow) -> Agent:
+    return Agent.model_validate_json(row.agent_json)
