@@ -22,6 +22,7 @@ from activities.detection import DetectionActivities
 from activities.policy import PolicyActivities
 from activities.records import RecordActivities
 from baton.detection import load_detector
+from baton.directory import DirectoryStore, read_directory
 from baton.logging import configure_logging
 from baton.settings import ConfigError, Settings
 from baton.store import CaseStore
@@ -67,6 +68,7 @@ async def main() -> int:
     try:
         policy = settings.policy
         detector = load_detector(settings.baton_config, policy)
+        directory = read_directory(settings.baton_directory)
     except ConfigError as err:
         print(f"baton: {err}", file=sys.stderr)
         return 2
@@ -75,6 +77,8 @@ async def main() -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     store = CaseStore(settings.database_url)
+    if DirectoryStore(store.engine).seed(directory):
+        log.info("directory loaded", teams=len(directory.teams), agents=len(directory.agents))
     async with AsyncExitStack() as stack:
         if settings.embedded_server:
             env = await start_embedded_server(settings)

@@ -22,12 +22,15 @@ from rich.table import Table
 
 from baton.client import BatonClient, CaseAlreadyExists, CaseNotFound, CaseRequestRejected
 from baton.detection import load_detector, model_path, sentiment_scorers
+from baton.directory import DirectoryError, DirectoryStore, read_directory
 from baton.evaluation import DataNotFound, banking77, tickets
 from baton.evaluation import report as evaluation_report
 from baton.settings import ConfigError, Settings, describe, load_policy
+from baton.store import make_engine
 from baton.training import save, train
 from baton.transcript import TranscriptAssessor, TranscriptError
 from domain.detector import Detector
+from domain.directory import Agent, Presence
 from domain.models import Author, CaseView, Channel, CustomerTier, Language
 
 T = TypeVar("T")
@@ -228,6 +231,126 @@ def config_check(
         raise typer.Exit(2) from None
     model = detector.risk_model.version if detector.risk_model else "none"
     out.print(f"{target}: valid, version {detector.policy.version}, risk model {model}")
+
+
+agents_app = typer.Typer(help="The directory: list agents, add them, set presence.")
+app.add_typer(agents_app, name="agents")
+
+
+def _directory_store() -> DirectoryStore:
+    settings = Settings()
+    store = DirectoryStore(make_engine(settings.database_url))
+    try:
+        store.seed(read_directory(settings.baton_directory))
+    except ConfigError as e:
+        err.print(f"[red]{e}[/red]", markup=False)
+        raise typer.Exit(2) from None
+    return store
+
+
+def _directory_change(action: Callable[[], T]) -> T:
+    try:
+        return action()
+    except DirectoryError as e:
+        err.print(f"[red]refused:[/red] {e}")
+        raise typer.Exit(1) from None
+    except ValidationError as e:
+        err.print(f"[red]invalid input[/red]\n{describe(e)}")
+        raise typer.Exit(2) from None
+
+
+@agents_app.callback(invoke_without_command=True)
+def agents_list(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """List agents with team, presence and load (the default)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    store = _directory_store()
+    directory, loads = store.directory(), store.loads()
+    if as_json:
+        rows = [
+            a.model_dump(mode="json") | {"active_cases": loads[a.id].active_cases}
+            for a in directory.agents
+        ]
+        out.print_json(data=rows)
+        return
+    table = Table(title="Agents")
+    for column in ("id", "name", "team", "languages", "skills", "presence", "load"):
+        table.add_column(column)
+    for a in directory.agents:
+        skills = ", ".join(f"{k} {v}" for k, v in sorted(a.skills.items()))
+        load = f"{loads[a.id].active_cases}/{a.max_cases}"
+        languages = ", ".join(lang.value for lang in a.languages)
+        table.add_row(a.id, a.name, a.team, languages, skills, a.presence.value, load)
+    out.print(table)
+
+
+@agents_app.command("presence")
+def agents_presence(agent_id: str, presence: Presence) -> None:
+    """Set an agent's presence: available, busy, away or offline."""
+    store = _directory_store()
+    agent = _directory_change(lambda: store.set_presence(agent_id, presence))
+    out.print(f"{agent.id} is {agent.presence.value}")
+
+
+@agents_app.command("add")
+def agents_add(
+    agent_id: str,
+    name: Annotated[str, typer.Option("--name", help="Full name.")],
+    team: Annotated[str, typer.Option("--team", help="Team id from the directory.")],
+    language: Annotated[list[Language], typer.Option("--language", help="Repeat for each.")],
+    skill: Annotated[
+        list[str] | None, typer.Option("--skill", help="name=proficiency (1-5); repeatable.")
+    ] = None,
+    max_cases: Annotated[int, typer.Option("--max-cases")] = 3,
+    title: Annotated[str, typer.Option("--title")] = "",
+) -> None:
+    """Add an agent to a team."""
+    store = _directory_store()
+
+    def add() -> Agent:
+        skills = {}
+        for entry in skill or []:
+            skill_name, _, level = entry.partition("=")
+            if not level.isdigit():
+                raise DirectoryError(f"--skill {entry!r}: write name=proficiency, e.g. billing=4")
+            skills[skill_name] = int(level)
+        agent = Agent(
+            id=agent_id,
+            name=name,
+            team=team,
+            title=title,
+            skills=skills,
+            languages=language,
+            max_cases=max_cases,
+        )
+        store.add_agent(agent)
+        return agent
+
+    agent = _directory_change(add)
+    out.print(f"added {agent.id} to {agent.team}")
+
+
+@agents_app.command("remove")
+def agents_remove(agent_id: str) -> None:
+    """Remove an agent who holds no active case."""
+    store = _directory_store()
+    _directory_change(lambda: store.remove_agent(agent_id))
+    out.print(f"removed {agent_id}")
+
+
+@agents_app.command("load")
+def agents_load(
+    path: Annotated[Path, typer.Argument(help="A directory file like config/directory.toml.")],
+) -> None:
+    """Replace teams and agents by a directory file (loads of kept agents stay)."""
+    store = _directory_store()
+    try:
+        directory = read_directory(path)
+    except ConfigError as e:
+        err.print(f"[red]{e}[/red]", markup=False)
+        raise typer.Exit(2) from None
+    _directory_change(lambda: store.replace(directory))
+    out.print(f"loaded {len(directory.teams)} teams and {len(directory.agents)} agents")
 
 
 ConfigOption = Annotated[

@@ -13,6 +13,7 @@ from domain.policy import EscalationPolicy
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "escalation.toml"
+DEFAULT_DIRECTORY = PROJECT_ROOT / "config" / "directory.toml"
 TASK_QUEUE = "baton-cases"
 
 
@@ -58,6 +59,8 @@ class Settings(BaseSettings):
     temporal_api_key: str | None = None
     baton_task_queue: str = TASK_QUEUE
     baton_config: Path = DEFAULT_CONFIG
+    baton_directory: Path = DEFAULT_DIRECTORY
+    """Teams and agents, loaded into the store when it has none (``baton agents`` edits)."""
     baton_data_dir: Path = PROJECT_ROOT / ".data"
     baton_database_url: str | None = None
     baton_dev_server_port: int = 7233

@@ -14,8 +14,6 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from sklearn.linear_model import LogisticRegression
-
 from baton.evaluation import Example, as_first_message, binary_scores, split
 from domain.detector import Detector
 from domain.risk import RiskModel
@@ -44,6 +42,8 @@ def train(detector: Detector, examples: Sequence[Example]) -> RiskModel:
     training, held_back = split(examples)
     if not any(e.needs_human for e in training) or all(e.needs_human for e in training):
         raise ValueError("training split needs examples of both classes")
+    from sklearn.linear_model import LogisticRegression  # heavy: only when training
+
     names = detector.feature_names()
     fit = LogisticRegression(C=REGULARISATION, class_weight="balanced", max_iter=2000)
     fit.fit(
