@@ -45,6 +45,7 @@ from domain.models import (
 from domain.policy import CoreReason, EscalationPath, EscalationPolicy, TierStaff
 from domain.states import ACTIVE_STATES, CaseState, EscalationLevel, Tier, Trigger
 from domain.states import next_state as table_next_state
+from domain.summary import ExtractiveSummarizer, Summarizer
 from domain.timers import DeadlineName, case_deadlines
 
 
@@ -622,6 +623,8 @@ class CaseFile:
             ai_steps=ai_steps,
             transcript=v.recent_messages,
             deadlines=case_deadlines(v, self.policy),
+            summary=SUMMARIZER.summarize(v.recent_messages, [r.evidence for r in v.reasons]),
+            risk=v.risk,
         )
 
     def _reason_description(self, name: str) -> str:
@@ -669,6 +672,10 @@ class CaseFile:
             body=subject,
             context=context,
         )
+
+
+SUMMARIZER: Summarizer = ExtractiveSummarizer()
+"""How handoff packages summarise the conversation (swap in an LLM-backed one here)."""
 
 
 def path_name(policy: EscalationPolicy, name: str) -> str:

@@ -239,6 +239,10 @@ class HandoffPackage(BaseModel):
     ai_steps: list[str]
     transcript: list[MessageRecord]
     deadlines: list[Deadline]
+    summary: str = ""
+    """The customer's request in a few sentences, extracted from the transcript."""
+    risk: float = 0.0
+    """The predictive risk score when the case was handed over."""
 
 
 class CaseView(BaseModel):

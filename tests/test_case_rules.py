@@ -89,6 +89,8 @@ def test_explicit_request_hands_off_at_once(policy: EscalationPolicy) -> None:
     assert v.handoff.transcript[0].text == "Where is my parcel?"
     assert v.handoff.ai_steps == ["I checked the tracking page for you."]
     assert v.handoff.help_needed == ["The customer asked for a human"]
+    # The opening request and the sentence that triggered the handoff, not the AI's turn.
+    assert v.handoff.summary == "Where is my parcel? … I want to talk to a person"
     [deadline] = v.deadlines
     assert (
         deadline.name == "accept_timeout"
