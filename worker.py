@@ -21,6 +21,7 @@ from temporalio.worker import Worker
 from activities.detection import DetectionActivities
 from activities.policy import PolicyActivities
 from activities.records import RecordActivities
+from activities.routing import RoutingActivities
 from baton.detection import load_detector
 from baton.directory import DirectoryStore, read_directory
 from baton.logging import configure_logging
@@ -39,6 +40,7 @@ def create_worker(
     detector: Detector,
     store: CaseStore,
     executor: ThreadPoolExecutor,
+    directory: DirectoryStore | None = None,
 ) -> Worker:
     """The worker with every workflow and activity of the engine registered.
 
@@ -47,6 +49,7 @@ def create_worker(
     policy_activities = PolicyActivities(detector.policy)
     detection = DetectionActivities(detector)
     records = RecordActivities(store)
+    routing = RoutingActivities(directory or DirectoryStore(store.engine))
     return Worker(
         client,
         task_queue=task_queue,
@@ -56,6 +59,8 @@ def create_worker(
             detection.assess_message,
             records.notify,
             records.document_case,
+            routing.reserve_agent,
+            routing.update_assignments,
         ],
         activity_executor=executor,
     )

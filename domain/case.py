@@ -29,7 +29,9 @@ from domain.models import (
     CaseEvent,
     CaseInput,
     CaseView,
+    CustomerTier,
     Deadline,
+    DirectoryOp,
     EscalateRequest,
     FollowUp,
     FollowUpRequest,
@@ -41,8 +43,10 @@ from domain.models import (
     ReasonHit,
     Resolution,
     ResolveRequest,
+    RoutingMode,
 )
 from domain.policy import CoreReason, EscalationPath, EscalationPolicy, TierStaff
+from domain.routing import RoutingDecision, RoutingRequest
 from domain.states import ACTIVE_STATES, CaseState, EscalationLevel, Tier, Trigger
 from domain.states import next_state as table_next_state
 from domain.summary import ExtractiveSummarizer, Summarizer
@@ -69,6 +73,8 @@ class CaseFile:
         self._seen_set = set(self._seen)
         self.new_events: list[CaseEvent] = []
         self.new_messages: list[MessageRecord] = []
+        self.directory_ops: list[DirectoryOp] = []
+        """Reservation changes for the workflow to apply through the routing activity."""
         self._refresh_deadlines()
 
     # ----------------------------------------------------------------- opening
@@ -234,6 +240,8 @@ class CaseFile:
         """The offered agent accepts: the human owns the case from now on."""
         self.check_accept(request)
         v = self.view
+        if self._directory:
+            self.directory_ops.append(DirectoryOp(kind="accept", offer=v.offer_no))
         v.assigned_agent, v.offered_to = request.agent_id, None
         v.accepted_at, v.first_response_at, v.awaiting_customer_since = now, None, None
         self._record(Trigger.ACCEPTED, now, f"accepted by {request.agent_id}")
@@ -293,6 +301,7 @@ class CaseFile:
         handler = {
             DeadlineName.AI_HANDLING_LIMIT: self._ai_limit_reached,
             DeadlineName.ACCEPT_TIMEOUT: self._offer_expired,
+            DeadlineName.QUEUE_RECHECK: self._recheck_queue,
             DeadlineName.FIRST_RESPONSE_SLA: self._sla_breached,
             DeadlineName.RESOLUTION_SLA: self._sla_breached,
             DeadlineName.CUSTOMER_INACTIVITY: self._abandoned,
@@ -300,6 +309,116 @@ class CaseFile:
             DeadlineName.FOLLOW_UP_DEADLINE: self._follow_up_expired,
         }[DeadlineName(name)]
         return self._done(handler(current, now))
+
+    # --------------------------------------------------------- directory routing
+    @property
+    def _directory(self) -> bool:
+        return self.view.routing is RoutingMode.DIRECTORY
+
+    def take_directory_ops(self) -> list[DirectoryOp]:
+        """The reservation changes since the last call (the workflow applies them)."""
+        ops, self.directory_ops = self.directory_ops, []
+        return ops
+
+    def routing_request(self, now: datetime) -> RoutingRequest:
+        """Start routing offer ``offer_no + 1``: what the case needs from an agent."""
+        v = self.view
+        assert v.tier is not None
+        v.offer_no += 1
+        v.route_needed = False
+        skills = sorted(
+            {skill for r in v.reasons if r.name in self.policy.reasons
+             for skill in self.policy.reasons[r.name].skills}
+        )  # fmt: skip
+        return RoutingRequest(
+            case_id=v.case_id,
+            path=v.path,
+            tier=v.tier,
+            language=v.customer.language,
+            channel=v.channel,
+            skills=skills,
+            vip=v.customer.tier is CustomerTier.VIP,
+            exclude=list(v.offered_at_tier),
+            at=now,
+        )
+
+    def routed(self, decision: RoutingDecision, offer: int, now: datetime) -> list[Notification]:
+        """The routing activity's answer for ``offer``: offer the case, or queue it."""
+        v = self.view
+        if v.state is not CaseState.HANDOFF or offer != v.offer_no or v.route_needed:
+            # The case moved on while routing ran: give the reservation back.
+            if decision.agent_id is not None:
+                self.directory_ops.append(DirectoryOp(kind="release", offer=offer))
+            return []
+        if decision.agent_id is not None:
+            return self._done(self._offer_to(decision, now))
+        if v.offered_at_tier and not decision.candidates:
+            return self._done(self._nobody_accepted_at_tier(decision, now))
+        return self._done(self._queue(decision, now))
+
+    def agent_available(self) -> list[Notification]:
+        """Someone became available: a queued case tries routing again at once."""
+        v = self.view
+        if self._directory and v.state is CaseState.HANDOFF and v.queued_since is not None:
+            v.route_needed = True
+        return []
+
+    def _offer_to(self, decision: RoutingDecision, now: datetime) -> list[Notification]:
+        v = self.view
+        agent = decision.agent_id
+        assert agent is not None
+        v.offered_to, v.offered_at = agent, now
+        v.offered_at_tier = [*v.offered_at_tier, agent]
+        v.assigned_team = decision.team_id or v.assigned_team
+        v.queued_since = v.queue_recheck_at = None
+        v.handoffs += 1
+        others = len(decision.candidates) - 1
+        self._record(Trigger.OFFERED, now, f"offered to {agent} ({others} other candidates)")
+        return self._offer_notice(agent)
+
+    def _nobody_accepted_at_tier(
+        self, decision: RoutingDecision, now: datetime
+    ) -> list[Notification]:
+        v = self.view
+        assert v.tier is not None
+        if self._path().above(v.tier) is not None:
+            return self._raise_tier(now, f"nobody at {v.tier.value} accepted")
+        # The highest tier: tell its supervisor and start over with everyone.
+        self._record(Trigger.NOBODY_ACCEPTED, now, f"nobody at {v.tier.value} accepted")
+        v.offered_at_tier = []
+        v.route_needed = True
+        supervisor = decision.supervisor or self._staff().supervisor
+        return [self._supervisor_notice("nobody_accepted", supervisor, decision)]
+
+    def _queue(self, decision: RoutingDecision, now: datetime) -> list[Notification]:
+        v = self.view
+        v.offered_to = v.offered_at = None
+        v.queue_recheck_at = decision.retry_at or now + self.policy.routing.queue_recheck
+        if v.queued_since is not None:
+            return []  # still waiting; the supervisor already knows
+        v.queued_since = now
+        why = "; ".join(f"{a}: {r}" for a, r in sorted(decision.passed_over.items())[:5])
+        self._record(Trigger.QUEUED, now, f"nobody available ({why or 'no team serves it'})")
+        supervisor = decision.supervisor or self._staff().supervisor
+        return [self._supervisor_notice("nobody_available", supervisor, decision)]
+
+    def _supervisor_notice(
+        self, event: str, supervisor: str, decision: RoutingDecision
+    ) -> Notification:
+        v = self.view
+        return self._notification(
+            event,
+            supervisor,
+            "supervisor",
+            f"[{v.case_id}] No agent can take the case ({v.path}, {v.severity.value})",
+            {"team": decision.team_id, "passed_over": decision.passed_over,
+             "retry_at": decision.retry_at.isoformat() if decision.retry_at else None},
+        )  # fmt: skip
+
+    def _recheck_queue(self, deadline: Deadline, now: datetime) -> list[Notification]:
+        self.view.route_needed = True
+        self.view.queue_recheck_at = None
+        return []
 
     # ------------------------------------------------------------ the decisions
     def _decide(self, hits: list[ReasonHit], now: datetime) -> list[Notification]:
@@ -369,6 +488,10 @@ class CaseFile:
 
     def _assign_tier(self, staff: TierStaff, now: datetime) -> None:
         v = self.view
+        if self._directory:
+            if v.offered_to or v.assigned_agent:
+                self.directory_ops.append(DirectoryOp(kind="release"))
+            v.offered_at_tier, v.queued_since, v.queue_recheck_at = [], None, None
         v.tier, v.assigned_team = staff.tier, staff.team
         v.assigned_agent, v.offered_to, v.offer_index = None, None, 0
         v.tier_since = now
@@ -376,11 +499,20 @@ class CaseFile:
 
     def _offer(self, now: datetime) -> list[Notification]:
         v = self.view
-        staff = self._staff()
-        agent = staff.agents[v.offer_index % len(staff.agents)]
+        if self._directory:
+            # The workflow reserves an agent through the routing activity, then calls
+            # :meth:`routed`; until then nobody holds the offer.
+            v.route_needed, v.offered_to, v.offered_at = True, None, None
+            return []
+        agent = self._staff().agents[v.offer_index % len(self._staff().agents)]
         v.offered_to, v.offered_at = agent, now
         v.handoffs += 1
         self._record(Trigger.OFFERED, now, f"offered to {agent}")
+        return self._offer_notice(agent)
+
+    def _offer_notice(self, agent: str) -> list[Notification]:
+        v = self.view
+        assert v.tier is not None
         self._refresh_deadlines()
         v.handoff = self._handoff_package()
         return [
@@ -388,7 +520,7 @@ class CaseFile:
                 "case_offered",
                 agent,
                 "agent",
-                f"[{v.case_id}] Case offered to you ({staff.tier.value}, {v.severity.value})",
+                f"[{v.case_id}] Case offered to you ({v.tier.value}, {v.severity.value})",
                 {"handoff": v.handoff.model_dump(mode="json") if v.handoff else None},
             )
         ]
@@ -405,6 +537,9 @@ class CaseFile:
         v = self.view
         staff = self._staff()
         self._record(Trigger.OFFER_EXPIRED, now, f"{v.offered_to} did not accept in time")
+        if self._directory:
+            self.directory_ops.append(DirectoryOp(kind="release", offer=v.offer_no))
+            return self._offer(now)
         v.offer_index += 1
         if v.offer_index < len(staff.agents):
             return self._offer(now)
@@ -514,6 +649,9 @@ class CaseFile:
         v.offered_to = None
         v.follow_up_since = now
         v.awaiting_customer_since = None
+        if self._directory and v.handoff_at is not None:
+            self.directory_ops.append(DirectoryOp(kind="release"))  # however the case ends
+            v.route_needed, v.queued_since, v.queue_recheck_at = False, None, None
         self._record(trigger, now, cause)
 
     def _follow_up_complete(self) -> bool:

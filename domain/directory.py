@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from domain.calendar import BusinessCalendar
 from domain.language import Language
 from domain.models import Channel
-from domain.policy import Name
+from domain.policy import EscalationPolicy, Name
 from domain.states import Tier
 
 
@@ -102,3 +102,37 @@ class Directory(_Strict):
     def members(self, team_id: str) -> list[Agent]:
         """The agents of ``team_id``, in directory order."""
         return [a for a in self.agents if a.team == team_id]
+
+
+def directory_from_policy(policy: EscalationPolicy) -> Directory:
+    """A directory equivalent to the policy's agent lists: every tier staffed around
+    the clock in every language and channel (the routing before the directory existed,
+    and a predictable directory for tests)."""
+    always = BusinessCalendar(around_the_clock=True)
+    teams: dict[str, Team] = {}
+    agents: dict[str, Agent] = {}
+    for path_name, path in policy.paths.items():
+        for staff in path.tiers:
+            team_id = staff.team if staff.team not in teams else f"{staff.team}-{path_name}"
+            teams[team_id] = Team(
+                id=team_id,
+                path=path_name,
+                tier=staff.tier,
+                languages=list(Language),
+                channels=list(Channel),
+                calendar=always,
+                contact=staff.team,
+                supervisor=staff.supervisor,
+            )
+            for agent_id in staff.agents:
+                agents.setdefault(
+                    agent_id,
+                    Agent(
+                        id=agent_id,
+                        name=agent_id,
+                        team=team_id,
+                        languages=list(Language),
+                        max_cases=100,
+                    ),
+                )
+    return Directory(teams=list(teams.values()), agents=list(agents.values()))

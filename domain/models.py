@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -245,6 +245,23 @@ class HandoffPackage(BaseModel):
     """The predictive risk score when the case was handed over."""
 
 
+class RoutingMode(StrEnum):
+    """Where a case's offers come from."""
+
+    POLICY = "policy"
+    """The agent lists of the policy's paths (cases started before the directory)."""
+    DIRECTORY = "directory"
+    """The directory, through the routing activity: skills, shifts, load."""
+
+
+class DirectoryOp(BaseModel):
+    """A change to the case's reservations in the directory, done by an activity."""
+
+    kind: Literal["accept", "release"]
+    offer: int | None = None
+    """The offer concerned; ``None`` releases every reservation of the case."""
+
+
 class CaseView(BaseModel):
     """The whole case as query ``state`` returns it (and as the workflow carries it)."""
 
@@ -291,6 +308,16 @@ class CaseView(BaseModel):
     follow_up_reminded: bool = False
     risk: float = 0.0
     """The latest predictive risk score: P(the case needs a human), 0..1."""
+    routing: RoutingMode = RoutingMode.POLICY
+    """How offers find their agent (cases started before the directory keep ``policy``)."""
+    route_needed: bool = False
+    """Directory routing: the workflow must reserve an agent for offer ``offer_no``."""
+    offer_no: int = 0
+    offered_at_tier: list[str] = []
+    """Agents this case was offered to at its current tier (not offered again there)."""
+    queued_since: datetime | None = None
+    queue_recheck_at: datetime | None = None
+    """Nobody could take the case: when routing tries again (next shift) at the latest."""
     pending_escalation: ReasonHit | None = None
     """A non-immediate reason that asks for a human when the AI handling limit fires."""
     consulted: list[str] = []
@@ -336,6 +363,8 @@ class CarryOver(BaseModel):
     documented_revision: int
     inbox: list[IncomingMessage] = []
     """Messages signalled but not yet taken in."""
+    directory_ops: list[DirectoryOp] = []
+    """Reservation changes not yet applied to the directory."""
 
 
 class CaseRecordBatch(BaseModel):

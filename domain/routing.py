@@ -14,8 +14,8 @@ from pydantic import BaseModel
 
 from domain.directory import Agent, Directory, Presence, Team
 from domain.language import Language
-from domain.models import Channel
-from domain.policy import RoutingStrategy
+from domain.models import Channel, DirectoryOp
+from domain.policy import Routing, RoutingStrategy
 from domain.states import Tier
 
 UNKNOWN_REOPEN_RATE = 0.5
@@ -44,6 +44,21 @@ class RoutingRequest(BaseModel):
     at: datetime
 
 
+class ReserveRequest(BaseModel):
+    """Input of the ``reserve_agent`` activity: route this offer with these rules."""
+
+    request: RoutingRequest
+    offer: int
+    routing: Routing
+
+
+class AssignmentChanges(BaseModel):
+    """Input of the ``update_assignments`` activity: accepts and releases, in order."""
+
+    case_id: str
+    ops: list[DirectoryOp]
+
+
 class RoutingDecision(BaseModel):
     """The chosen agent (or none), the team, and why each other agent was passed over."""
 
@@ -53,6 +68,12 @@ class RoutingDecision(BaseModel):
     """Every agent who could take the case, best first."""
     passed_over: dict[str, str]
     """agent -> why not (off shift, at capacity, missing skill ...)."""
+    agent_name: str = ""
+    agent_title: str = ""
+    supervisor: str | None = None
+    """The supervisor of the chosen (or first serving) team: told when nobody is free."""
+    retry_at: datetime | None = None
+    """Nobody free: when the next serving team's shift starts (None: one is working now)."""
 
 
 def serving_teams(directory: Directory, request: RoutingRequest) -> list[Team]:
@@ -136,13 +157,30 @@ def route(
                 team_id=team.id,
                 candidates=[a.id for _, a, _ in ranked],
                 passed_over=passed_over,
+                agent_name=best.name,
+                agent_title=best.title,
+                supervisor=team.supervisor,
             )
     return RoutingDecision(
         agent_id=None,
         team_id=teams[0].id if teams else None,
         candidates=[],
         passed_over=passed_over,
+        supervisor=teams[0].supervisor if teams else None,
+        retry_at=_next_shift(teams, request.at),
     )
+
+
+def _next_shift(teams: list[Team], at: datetime) -> datetime | None:
+    if not teams or any(t.calendar.is_open(at) for t in teams):
+        return None
+    openings = []
+    for team in teams:
+        try:
+            openings.append(team.calendar.next_open(at))
+        except ValueError:
+            continue  # a calendar that never opens again: no shift to wait for
+    return min(openings, default=None)
 
 
 def _team_groups(teams: list[Team], vip_first: bool) -> list[list[Team]]:

@@ -71,6 +71,7 @@ class Trigger(StrEnum):
     ESCALATED = "escalated"
     OFFERED = "offered"
     OFFER_EXPIRED = "offer_expired"
+    QUEUED = "queued"
     NOBODY_ACCEPTED = "nobody_accepted"
     ACCEPTED = "accepted"
     FIRST_RESPONSE = "first_response"
@@ -98,6 +99,7 @@ TRANSITIONS: Mapping[tuple[CaseState, Trigger], CaseState] = {
     (_HANDOFF, Trigger.ESCALATED): _HANDOFF,
     (_HANDOFF, Trigger.OFFERED): _HANDOFF,
     (_HANDOFF, Trigger.OFFER_EXPIRED): _HANDOFF,
+    (_HANDOFF, Trigger.QUEUED): _HANDOFF,
     (_HANDOFF, Trigger.NOBODY_ACCEPTED): _HANDOFF,
     (_HANDOFF, Trigger.ACCEPTED): _HUMAN,
     (_HANDOFF, Trigger.RESOLVED): _FOLLOW_UP,

@@ -25,6 +25,7 @@ class DeadlineName(StrEnum):
     CUSTOMER_INACTIVITY = "customer_inactivity"
     FOLLOW_UP_REMINDER = "follow_up_reminder"
     FOLLOW_UP_DEADLINE = "follow_up_deadline"
+    QUEUE_RECHECK = "queue_recheck"
 
 
 _LABELS = {
@@ -35,6 +36,7 @@ _LABELS = {
     DeadlineName.CUSTOMER_INACTIVITY: "customer inactivity",
     DeadlineName.FOLLOW_UP_REMINDER: "follow-up reminder",
     DeadlineName.FOLLOW_UP_DEADLINE: "follow-up deadline",
+    DeadlineName.QUEUE_RECHECK: "queued, routing again",
 }
 
 
@@ -78,6 +80,14 @@ def case_deadlines(view: CaseView, policy: EscalationPolicy) -> list[Deadline]:
     elif view.state is CaseState.HANDOFF and view.offered_at is not None:
         out.append(
             per_severity(DeadlineName.ACCEPT_TIMEOUT, timers.accept_timeout, view.offered_at)
+        )
+    elif view.state is CaseState.HANDOFF and view.queue_recheck_at is not None:
+        out.append(
+            Deadline(
+                name=DeadlineName.QUEUE_RECHECK.value,
+                at=view.queue_recheck_at,
+                summary=_LABELS[DeadlineName.QUEUE_RECHECK],
+            )
         )
     elif view.state is CaseState.HUMAN_HANDLING:
         if view.first_response_at is None and view.accepted_at is not None:

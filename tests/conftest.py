@@ -18,10 +18,12 @@ from temporalio.worker import Worker
 
 from baton.client import BatonClient
 from baton.detection import load_risk_model, model_path, sentiment_scorers
+from baton.directory import DirectoryStore
 from baton.settings import DEFAULT_CONFIG, load_policy
 from baton.store import CaseStore
 from baton.temporal import dev_server_args, installed_binary, register_search_attributes
 from domain.detector import Detector
+from domain.directory import directory_from_policy
 from domain.models import CaseInput, CaseView, IncomingMessage, ResolveRequest
 from domain.policy import EscalationPolicy
 from worker import create_worker
@@ -106,8 +108,10 @@ async def running_worker(
     task_queue: str | None = None,
 ) -> AsyncIterator[Worker]:
     """Run the production worker composition on a unique task queue."""
+    directory = DirectoryStore(store.engine)
+    directory.seed(directory_from_policy(policy))
     worker = create_worker(
-        client, task_queue or f"tq-{uuid.uuid4()}", detector_for(policy), store, executor
+        client, task_queue or f"tq-{uuid.uuid4()}", detector_for(policy), store, executor, directory
     )
     async with worker:
         yield worker

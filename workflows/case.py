@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.detection import DetectionActivities, DetectionResult
     from activities.policy import PolicyActivities
     from activities.records import RecordActivities
+    from activities.routing import RoutingActivities
     from domain.case import CaseFile, CaseRuleViolation
     from domain.detection import DetectionRequest
     from domain.models import (
@@ -41,13 +42,19 @@ with workflow.unsafe.imports_passed_through():
         MessageRecord,
         Notification,
         ResolveRequest,
+        RoutingMode,
     )
     from domain.policy import EscalationPolicy
-    from domain.states import ACTIVE_STATES
+    from domain.routing import AssignmentChanges, ReserveRequest
+    from domain.states import ACTIVE_STATES, CaseState
     from workflows import search_attributes as sa
 
 Command = Callable[[datetime], list["Notification"]]
 """A change to the case at a given time, returning the notifications it calls for."""
+
+DIRECTORY_ROUTING = "directory-routing"
+"""Patch id: cases started from here on route through the directory (routing activity);
+cases started earlier keep the policy's agent lists (replayed by tests/histories)."""
 
 POLICY_LOAD_TIMEOUT = timedelta(seconds=10)
 """The one timeout not in the config: it bounds loading the config itself."""
@@ -81,6 +88,7 @@ class CaseWorkflow:
         self._inbox: list[IncomingMessage] = []
         self._queued = 0  # messages ever put in the inbox (this run)
         self._taken = 0  # ... and taken out of it
+        self._routing_busy = False  # a routing activity is in flight
 
     # ------------------------------------------------------------------ run
     @workflow.run
@@ -99,16 +107,23 @@ class CaseWorkflow:
             self._send(notification)
         documenter = asyncio.create_task(self._document_continuously())
         inbox = asyncio.create_task(self._take_inbox())
+        router = asyncio.create_task(self._route_continuously())
         continue_as_new = await self._follow_deadlines()
         await workflow.wait_condition(workflow.all_handlers_finished)
         if continue_as_new:
             workflow.continue_as_new(self._carry_over(case))
         # Closed: make sure the record and every notification are out before finishing.
         await workflow.wait_condition(
-            lambda: not self._outbox and not self._inbox and self._documented()
+            lambda: (
+                not self._outbox
+                and not self._inbox
+                and self._documented()
+                and self._routing_settled()
+            )
         )
         documenter.cancel()
         inbox.cancel()
+        router.cancel()
         return self._case.view
 
     async def _open(self, case: CaseInput) -> CaseFile:
@@ -121,12 +136,16 @@ class CaseWorkflow:
             self._documented_revision = carried.documented_revision
             self._inbox = list(carried.inbox) + self._inbox
             self._queued += len(carried.inbox)
-            return CaseFile(carried.view, policy, carried.seen_message_ids)
+            resumed = CaseFile(carried.view, policy, carried.seen_message_ids)
+            resumed.directory_ops = list(carried.directory_ops)
+            return resumed
         policy = await self._load_policy()
         try:
             file = CaseFile.open(case, policy, workflow.now())
         except CaseRuleViolation as err:
             raise ApplicationError(str(err), type="InvalidCase", non_retryable=True) from None
+        if workflow.patched(DIRECTORY_ROUTING):
+            file.view.routing = RoutingMode.DIRECTORY
         self._collect(file)
         return file
 
@@ -152,7 +171,8 @@ class CaseWorkflow:
         timer: asyncio.Task[None] | None = None
         armed: Deadline | None = None
         while not self._case.closed:
-            if self._history_is_long():
+            # Never mid-routing: the reservation's answer must land in this run.
+            if self._history_is_long() and self._routing_settled():
                 if timer is not None:
                     timer.cancel()
                 return True
@@ -263,7 +283,8 @@ class CaseWorkflow:
                 return notifications
 
             self._apply(record)
-            return answer[0]
+            await self._routed()
+            return answer[0].model_copy(update={"state": self._case.view.state})
 
     async def _assess(self, message: IncomingMessage) -> DetectionResult:
         request = DetectionRequest(
@@ -331,7 +352,14 @@ class CaseWorkflow:
                 self._apply(command)
             except CaseRuleViolation as err:
                 raise _rejected(err) from None
+            await self._routed()
         return self._case.view
+
+    async def _routed(self) -> None:
+        # A command that hands the case over answers once the offer (or queue) is decided,
+        # so callers see whom it went to.
+        if self._case.view.routing is RoutingMode.DIRECTORY:
+            await workflow.wait_condition(self._routing_settled)
 
     def _check(self, check: Callable[[CaseFile], None]) -> None:
         """Run a validator against the open case (before it opens, the handler checks)."""
@@ -434,6 +462,55 @@ class CaseWorkflow:
             ]
             self._documented_revision = batch.revision
 
+    # -------------------------------------------------------------- routing
+    @workflow.signal(name="agent_available")
+    def agent_available(self) -> None:
+        """An agent of the directory became available: a queued case routes again."""
+        if self._file is not None:
+            self._apply(lambda _now: self._case.agent_available())
+
+    async def _route_continuously(self) -> None:
+        """Reserve agents for offers and apply accepts and releases, one at a time."""
+        while True:
+            await workflow.wait_condition(lambda: not self._routing_settled())
+            self._routing_busy = True
+            try:
+                await self._route_once()
+            finally:
+                self._routing_busy = False
+
+    async def _route_once(self) -> None:
+        file = self._case
+        timeout = file.policy.activities.start_to_close
+        ops = file.take_directory_ops()
+        if ops:
+            await workflow.execute_activity_method(
+                RoutingActivities.update_assignments,
+                AssignmentChanges(case_id=file.view.case_id, ops=ops),
+                start_to_close_timeout=timeout,
+                retry_policy=self._side_effect_retry(),
+                summary=", ".join(f"{op.kind} offer {op.offer or 'all'}" for op in ops),
+            )
+        if not file.view.route_needed:
+            return
+        if file.view.state is not CaseState.HANDOFF:
+            file.view.route_needed = False
+            return
+        request = file.routing_request(workflow.now())
+        offer = file.view.offer_no
+        decision = await workflow.execute_activity_method(
+            RoutingActivities.reserve_agent,
+            ReserveRequest(request=request, offer=offer, routing=file.policy.routing),
+            start_to_close_timeout=timeout,
+            retry_policy=self._side_effect_retry(),
+            summary=f"route offer {offer}: {request.path}, {request.tier.value}",
+        )
+        self._apply(lambda now: file.routed(decision, offer, now))
+
+    def _routing_settled(self) -> bool:
+        file = self._case
+        return not self._routing_busy and not file.view.route_needed and not file.directory_ops
+
     def _side_effect_retry(self) -> RetryPolicy:
         """Side effects retry until they succeed: a dead channel or database must not
         lose anything, and never blocks the case's timers (they run independently)."""
@@ -458,6 +535,7 @@ class CaseWorkflow:
             undocumented_messages=self._undocumented_messages,
             documented_revision=self._documented_revision,
             inbox=self._inbox,
+            directory_ops=file.directory_ops,
         )
         return case.model_copy(update={"carry_over": carried})
 

@@ -1,0 +1,34 @@
+"""Routing as activities: reserve an agent in the directory, and accept or release
+reservations. Each is idempotent per (case, offer), so a retry after a crash or a
+timeout never counts an agent's load twice, and load is released however a case ends."""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from baton.directory import DirectoryStore
+from domain.routing import AssignmentChanges, ReserveRequest, RoutingDecision
+
+
+class RoutingActivities:
+    """Routing against the directory in the store."""
+
+    def __init__(self, directory: DirectoryStore) -> None:
+        """Route with the teams, agents and loads in ``directory``."""
+        self._directory = directory
+
+    @activity.defn(name="reserve_agent")
+    def reserve_agent(self, reserve: ReserveRequest) -> RoutingDecision:
+        """Choose an agent for the offer and hold one of their slots (or say why nobody)."""
+        return self._directory.reserve(
+            reserve.request, reserve.offer, reserve.routing.strategy, reserve.routing.vip_team_first
+        )
+
+    @activity.defn(name="update_assignments")
+    def update_assignments(self, changes: AssignmentChanges) -> None:
+        """Apply accepts and releases, in order."""
+        for op in changes.ops:
+            if op.kind == "accept" and op.offer is not None:
+                self._directory.accept(changes.case_id, op.offer)
+            else:
+                self._directory.release(changes.case_id, op.offer)
