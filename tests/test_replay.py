@@ -18,6 +18,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
+from baton.store import CaseStore
 from tests.conftest import CaseDriver, case_on, start_time_skipping
 from workflows.case import CaseWorkflow
 
@@ -54,6 +55,11 @@ async def _scenario(env: WorkflowEnvironment, name: str, case: CaseDriver) -> No
         await case.say("Let me check that for you.", author="ai")
         await case.say("I asked already: where is my refund for order 1234")
         await case.say("This is TERRIBLE!!! Your portal is down and I am furious.")
+    elif name == "directory_routing":
+        await case.say("I want to talk to a human")
+        await env.sleep(timedelta(minutes=6))  # anna's offer expires: ben's turn
+        await case.accept("ben")
+        await case.resolve("ben", escalation_necessary=True)
     elif name == "escalation_chain":
         await case.say("talk to a human")
         await env.sleep(timedelta(minutes=12))
@@ -71,19 +77,23 @@ SCENARIOS = [
     "abandoned",
     "escalation_chain",
     "detected_signals",
+    "directory_routing",
 ]
 
 
-async def test_fresh_histories_replay(policy, store, executor) -> None:
+async def test_fresh_histories_replay(policy, executor, tmp_path: Path) -> None:
     histories: list[WorkflowHistory] = []
     for name in SCENARIOS:
         env = await start_time_skipping()  # one server each, see the time_env fixture
+        # A store each too: a scenario's cases stop with its server, holding their agents.
+        store = CaseStore(f"sqlite:///{tmp_path / f'{name}.db'}")
         try:
             async with case_on(env, policy, store, executor) as case:
                 await _scenario(env, name, case)
                 history = await case.handle.fetch_history()
         finally:
             await env.shutdown()
+            store.close()
         histories.append(history)
         if _recording(name):
             CORPUS.mkdir(exist_ok=True)

@@ -1,0 +1,175 @@
+"""Directory routing in the case: the rules (pure) and the workflow with the real
+directory store and time skipping: offers, expiry, queueing, load that never leaks."""
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from baton.directory import DirectoryStore
+from baton.store import CaseStore
+from domain.case import CaseFile
+from domain.detection import hit
+from domain.directory import Presence, directory_from_policy
+from domain.models import AcceptRequest, DirectoryOp, IncomingMessage, ResolveRequest, RoutingMode
+from domain.policy import EscalationPolicy
+from domain.routing import RoutingDecision
+from domain.states import CaseState, Tier
+from tests.conftest import case_on, new_case
+from tests.test_case_rules import at, open_case
+from workflows.case import CaseWorkflow
+
+SECOND = timedelta(seconds=1)
+
+
+def _directory_case(policy: EscalationPolicy) -> CaseFile:
+    file = open_case(policy)
+    file.view.routing = RoutingMode.DIRECTORY
+    message = IncomingMessage(message_id="m1", author="customer", text="talk to a human")
+    file.record_message(message, [hit(policy, "explicit_human_request", "phrase")], at(1))
+    assert file.view.state is CaseState.HANDOFF
+    return file
+
+
+def _decision(agent: str | None, **fields: object) -> RoutingDecision:
+    base: dict[str, object] = {
+        "agent_id": agent,
+        "team_id": "support-frontline",
+        "candidates": [agent] if agent else [],
+        "passed_over": {},
+        "supervisor": "lead-support",
+    }
+    return RoutingDecision.model_validate(base | fields)
+
+
+def test_handoff_waits_for_routing_then_offers(policy: EscalationPolicy) -> None:
+    file = _directory_case(policy)
+    v = file.view
+    assert v.route_needed and v.offered_to is None
+    request = file.routing_request(at(1))
+    assert (request.path, request.tier, v.offer_no, request.exclude) == (
+        "customer_support",
+        Tier.FRONTLINE,
+        1,
+        [],
+    )
+    notes = file.routed(_decision("anna", candidates=["anna", "ben"]), 1, at(1))
+    assert v.offered_to == "anna" and [n.event for n in notes] == ["case_offered"]
+    assert v.history[-1].cause == "offered to anna (1 other candidates)"
+    assert [d.name for d in v.deadlines] == ["accept_timeout"]
+    file.accept(AcceptRequest(agent_id="anna"), at(2))
+    assert file.take_directory_ops() == [DirectoryOp(kind="accept", offer=1)]
+    file.resolve(ResolveRequest(by="anna", resolution="done"), at(3))
+    assert file.take_directory_ops() == [DirectoryOp(kind="release")]
+
+
+def test_expired_offer_releases_and_excludes_the_agent(policy: EscalationPolicy) -> None:
+    file = _directory_case(policy)
+    file.routing_request(at(1))
+    file.routed(_decision("anna"), 1, at(1))
+    timeout = policy.timers.accept_timeout.high
+    file.deadline_due("accept_timeout", at(1) + timeout)
+    assert file.take_directory_ops() == [DirectoryOp(kind="release", offer=1)]
+    assert file.view.route_needed
+    assert file.routing_request(at(9)).exclude == ["anna"]
+    # Nobody else at the tier: up a tier, with a fresh list.
+    file.routed(_decision(None, passed_over={"anna": "already offered this case"}), 2, at(9))
+    assert file.view.tier is Tier.SPECIALIST and file.view.route_needed
+    assert file.routing_request(at(9)).exclude == []
+
+
+def test_nobody_available_queues_and_tells_the_supervisor_once(
+    policy: EscalationPolicy,
+) -> None:
+    file = _directory_case(policy)
+    file.routing_request(at(1))
+    shift = at(1) + timedelta(hours=9)
+    notes = file.routed(
+        _decision(None, passed_over={"anna": "team off shift"}, retry_at=shift), 1, at(1)
+    )
+    v = file.view
+    assert [(n.event, n.recipient) for n in notes] == [("nobody_available", "lead-support")]
+    assert v.history[-1].trigger == "queued" and "anna: team off shift" in v.history[-1].cause
+    assert [(d.name, d.at) for d in v.deadlines] == [("queue_recheck", shift)]
+    # The recheck at the next shift routes again; still nobody: no second notice.
+    file.deadline_due("queue_recheck", shift)
+    assert v.route_needed
+    file.routing_request(shift)
+    assert file.routed(_decision(None), 2, shift) == []
+    recheck = policy.routing.queue_recheck
+    assert [(d.name, d.at) for d in v.deadlines] == [("queue_recheck", shift + recheck)]
+    file.agent_available()
+    assert v.route_needed
+
+
+def test_a_stale_routing_answer_gives_the_reservation_back(policy: EscalationPolicy) -> None:
+    file = _directory_case(policy)
+    file.routing_request(at(1))
+    file.resolve(ResolveRequest(by="lead", resolution="solved meanwhile"), at(2))
+    file.take_directory_ops()
+    assert file.routed(_decision("anna"), 1, at(3)) == []
+    assert file.take_directory_ops() == [DirectoryOp(kind="release", offer=1)]
+
+
+# ------------------------------------------------------------------ the workflow
+@pytest.fixture
+def on(time_env: WorkflowEnvironment, policy, store, executor):
+    return lambda case=None: case_on(time_env, policy, store, executor, case)
+
+
+async def test_offers_follow_load_and_release_it_however_the_case_ends(
+    on, time_env: WorkflowEnvironment, policy: EscalationPolicy, store: CaseStore
+) -> None:
+    directory = DirectoryStore(store.engine)
+    async with on() as case:
+        await case.say("I want to talk to a human")
+        view = await case.view()
+        assert (view.routing, view.offered_to) == (RoutingMode.DIRECTORY, "anna")
+        assert directory.loads()["anna"].active_cases == 1
+        await time_env.sleep(policy.timers.accept_timeout.high + SECOND)
+        view = await case.view()
+        assert view.offered_to == "ben"
+        loads = directory.loads()
+        assert (loads["anna"].active_cases, loads["ben"].active_cases) == (0, 1)
+        await case.accept("ben")
+        await case.resolve("ben", escalation_necessary=True)
+        assert directory.loads()["ben"].active_cases == 0
+        assert directory.active_assignments() == []
+
+
+async def test_a_queued_case_is_offered_when_an_agent_becomes_available(
+    on, policy: EscalationPolicy, store: CaseStore
+) -> None:
+    directory = DirectoryStore(store.engine)
+    directory.seed(directory_from_policy(policy))
+    for agent in ("anna", "ben", "clara"):
+        directory.set_presence(agent, Presence.AWAY)
+    async with on() as case:
+        assessment = await case.say("I want to talk to a human")
+        assert assessment.state is CaseState.HANDOFF
+        view = await case.view()
+        assert view.offered_to is None and view.queued_since is not None
+        assert [d.name for d in view.deadlines] == ["queue_recheck"]
+        for _ in range(50):  # the notify activity runs beside the case
+            if "nobody_available" in {n.event for n in store.outbox(case.case_id)}:
+                break
+            await asyncio.sleep(0.05)
+        assert "nobody_available" in {n.event for n in store.outbox(case.case_id)}
+        directory.set_presence("clara", Presence.AVAILABLE)
+        await case.handle.signal(CaseWorkflow.agent_available)
+        for _ in range(50):
+            view = await case.view()
+            if view.offered_to:
+                break
+            await asyncio.sleep(0.05)
+        assert view.offered_to == "clara"
+        assert [e.trigger.value for e in view.history][-2:] == ["queued", "offered"]
+
+
+def test_directory_from_policy_mirrors_the_agent_lists(policy: EscalationPolicy) -> None:
+    directory = directory_from_policy(policy)
+    frontline = directory.members("support-frontline")
+    assert [a.id for a in frontline] == ["anna", "ben", "clara"]
+    assert all(t.calendar.around_the_clock for t in directory.teams)
+    assert new_case().customer.language in frontline[0].languages
