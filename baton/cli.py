@@ -290,6 +290,24 @@ def agents_presence(agent_id: str, presence: Presence) -> None:
     store = _directory_store()
     agent = _directory_change(lambda: store.set_presence(agent_id, presence))
     out.print(f"{agent.id} is {agent.presence.value}")
+    if presence is Presence.AVAILABLE:
+        _wake_queued_cases()
+
+
+def _wake_queued_cases() -> None:
+    # Queued cases route again at once; without a reachable server they still do at
+    # their next recheck, so this is a courtesy, not a requirement.
+    async def wake() -> int:
+        client = await BatonClient.connect()
+        return await client.wake_queued_cases()
+
+    try:
+        woken = asyncio.run(wake())
+    except (RuntimeError, OSError) as e:
+        err.print(f"note: cases waiting for an agent will retry at their next recheck ({e})")
+        return
+    if woken:
+        out.print(f"told {woken} waiting case(s)")
 
 
 @agents_app.command("add")

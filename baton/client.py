@@ -136,6 +136,16 @@ class BatonClient:
         )
         return view
 
+    async def wake_queued_cases(self) -> int:
+        """Tell every case waiting for an agent that one became available; how many."""
+        woken = 0
+        query = 'WorkflowType = "CaseWorkflow" AND CaseState = "HANDOFF"'
+        async for execution in self.client.list_workflows(query):
+            handle = self.client.get_workflow_handle(execution.id)
+            await handle.signal(CaseWorkflow.agent_available)
+            woken += 1
+        return woken
+
     async def case(self, case_id: str) -> CaseView:
         """The whole case view (query ``state``)."""
         for attempt in range(20):

@@ -10,9 +10,13 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from baton.client import BatonClient
+from baton.directory import DirectoryStore
+from domain.directory import Presence
 from domain.models import Assessment, CaseView
 from domain.states import CaseState
-from tests.conftest import running_worker
+from tests.conftest import new_case, running_worker
+from tests.test_lifecycle_dev_server import _eventually, _has
 
 BATON = shutil.which("baton", path=str(Path(sys.executable).parent)) or "baton"
 
@@ -103,3 +107,35 @@ async def test_unreachable_temporal_is_exit_code_4(cli_env) -> None:
     env = cli_env | {"TEMPORAL_ADDRESS": f"127.0.0.1:{closed_port}"}
     code, _, err = await _baton(env, "case", "show", "C-1")
     assert code == 4 and "cannot reach Temporal" in err
+
+
+async def test_agent_back_from_away_is_offered_the_waiting_case(
+    dev_env, cli_env, policy, store, executor
+) -> None:
+    async with running_worker(dev_env.client, policy, store, executor) as worker:
+        directory = DirectoryStore(store.engine)
+        for agent in ("anna", "ben", "clara"):
+            directory.set_presence(agent, Presence.AWAY)
+        baton = BatonClient(dev_env.client, worker.task_queue)
+        case = new_case()
+        await baton.start_case(case)
+        await baton.post_message(
+            case.case_id, {"message_id": "m1", "author": "customer", "text": "talk to a human"}
+        )
+        assert (await baton.case(case.case_id)).queued_since is not None
+        wid = f"case-{case.case_id}"
+        await _eventually(lambda: _has(dev_env.client, 'CaseState = "HANDOFF"', wid))
+
+        env = cli_env | {
+            "BATON_TASK_QUEUE": worker.task_queue,
+            "BATON_DATABASE_URL": str(store.engine.url),
+        }
+        code, out, err = await _baton(env, "agents", "presence", "ben", "available")
+        assert code == 0, err
+        assert "ben is available" in out and "waiting case" in out
+
+        async def offered() -> bool:
+            return (await baton.case(case.case_id)).offered_to == "ben"
+
+        await _eventually(offered)
+        await dev_env.client.get_workflow_handle(wid).terminate()
