@@ -144,6 +144,17 @@ def accept(case_id: str, agent_id: str, as_json: JsonFlag = False) -> None:
     _show_result(_run(lambda c: c.accept(case_id, agent_id)), as_json)
 
 
+@case_app.command("decline")
+def decline(
+    case_id: str,
+    agent_id: str,
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the history).")] = "",
+    as_json: JsonFlag = False,
+) -> None:
+    """Decline a case offered to AGENT_ID: it goes to the next candidate."""
+    _show_result(_run(lambda c: c.decline(case_id, agent_id, reason)), as_json)
+
+
 @case_app.command("escalate")
 def escalate(
     case_id: str,

@@ -26,6 +26,7 @@ from domain.models import (
     Assessment,
     CaseInput,
     CaseView,
+    DeclineRequest,
     EscalateRequest,
     FollowUpRequest,
     IncomingMessage,
@@ -114,6 +115,12 @@ class BatonClient:
         """The offered agent takes the case."""
         request = AcceptRequest(agent_id=agent_id)
         view: CaseView = await self._update(case_id, CaseWorkflow.accept, request)
+        return view
+
+    async def decline(self, case_id: str, agent_id: str, reason: str = "") -> CaseView:
+        """The offered agent declines; the case is offered to the next candidate."""
+        request = DeclineRequest(agent_id=agent_id, reason=reason)
+        view: CaseView = await self._update(case_id, CaseWorkflow.decline, request)
         return view
 
     async def escalate(self, case_id: str, by: str, reason: str) -> CaseView:

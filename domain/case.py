@@ -31,6 +31,7 @@ from domain.models import (
     CaseView,
     CustomerTier,
     Deadline,
+    DeclineRequest,
     DirectoryOp,
     EscalateRequest,
     FollowUp,
@@ -153,6 +154,12 @@ class CaseFile:
         if request.agent_id != v.offered_to:
             raise CaseRuleViolation(f"case is offered to {v.offered_to}, not to {request.agent_id}")
 
+    def check_decline(self, request: DeclineRequest) -> None:
+        """Only the agent the case is offered to may decline it."""
+        self.check_accept(AcceptRequest(agent_id=request.agent_id))
+        if request.reason:
+            self._check_text("reason", request.reason)
+
     def check_escalate(self, request: EscalateRequest) -> None:
         """Manual escalation needs an active case and a tier left to go to."""
         v = self.view
@@ -246,6 +253,13 @@ class CaseFile:
         v.accepted_at, v.first_response_at, v.awaiting_customer_since = now, None, None
         self._record(Trigger.ACCEPTED, now, f"accepted by {request.agent_id}")
         return self._done([])
+
+    def decline(self, request: DeclineRequest, now: datetime) -> list[Notification]:
+        """The offered agent declines: the case goes to the next candidate at once."""
+        self.check_decline(request)
+        cause = f"{request.agent_id} declined" + (f": {request.reason}" if request.reason else "")
+        self._record(Trigger.OFFER_DECLINED, now, cause)
+        return self._done(self._next_offer(now))
 
     def escalate(self, request: EscalateRequest, now: datetime) -> list[Notification]:
         """Manual escalation: to a human from the AI, or to the next tier from a human."""
@@ -534,9 +548,13 @@ class CaseFile:
         return self._hand_off(reason, now, f"{deadline.summary} reached")
 
     def _offer_expired(self, deadline: Deadline, now: datetime) -> list[Notification]:
+        self._record(Trigger.OFFER_EXPIRED, now, f"{self.view.offered_to} did not accept in time")
+        return self._next_offer(now)
+
+    def _next_offer(self, now: datetime) -> list[Notification]:
+        """The current offer ended without an accept: the next candidate, or up a tier."""
         v = self.view
         staff = self._staff()
-        self._record(Trigger.OFFER_EXPIRED, now, f"{v.offered_to} did not accept in time")
         if self._directory:
             self.directory_ops.append(DirectoryOp(kind="release", offer=v.offer_no))
             return self._offer(now)

@@ -111,6 +111,13 @@ class AcceptRequest(WireModel):
     agent_id: Identifier
 
 
+class DeclineRequest(WireModel):
+    """Update ``decline``: the offered agent cannot take the case; the next one is asked."""
+
+    agent_id: Identifier
+    reason: Annotated[str, Field(max_length=2000)] = ""
+
+
 class EscalateRequest(WireModel):
     """Update ``escalate``: a manual escalation to the next level or tier."""
 

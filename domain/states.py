@@ -71,6 +71,7 @@ class Trigger(StrEnum):
     ESCALATED = "escalated"
     OFFERED = "offered"
     OFFER_EXPIRED = "offer_expired"
+    OFFER_DECLINED = "offer_declined"
     QUEUED = "queued"
     NOBODY_ACCEPTED = "nobody_accepted"
     ACCEPTED = "accepted"
@@ -99,6 +100,7 @@ TRANSITIONS: Mapping[tuple[CaseState, Trigger], CaseState] = {
     (_HANDOFF, Trigger.ESCALATED): _HANDOFF,
     (_HANDOFF, Trigger.OFFERED): _HANDOFF,
     (_HANDOFF, Trigger.OFFER_EXPIRED): _HANDOFF,
+    (_HANDOFF, Trigger.OFFER_DECLINED): _HANDOFF,
     (_HANDOFF, Trigger.QUEUED): _HANDOFF,
     (_HANDOFF, Trigger.NOBODY_ACCEPTED): _HANDOFF,
     (_HANDOFF, Trigger.ACCEPTED): _HUMAN,

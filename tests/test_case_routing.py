@@ -7,12 +7,20 @@ from datetime import timedelta
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from baton.client import CaseRequestRejected
 from baton.directory import DirectoryStore
 from baton.store import CaseStore
-from domain.case import CaseFile
+from domain.case import CaseFile, CaseRuleViolation
 from domain.detection import hit
 from domain.directory import Presence, directory_from_policy
-from domain.models import AcceptRequest, DirectoryOp, IncomingMessage, ResolveRequest, RoutingMode
+from domain.models import (
+    AcceptRequest,
+    DeclineRequest,
+    DirectoryOp,
+    IncomingMessage,
+    ResolveRequest,
+    RoutingMode,
+)
 from domain.policy import EscalationPolicy
 from domain.routing import RoutingDecision
 from domain.states import CaseState, Tier
@@ -173,3 +181,27 @@ def test_directory_from_policy_mirrors_the_agent_lists(policy: EscalationPolicy)
     assert [a.id for a in frontline] == ["anna", "ben", "clara"]
     assert all(t.calendar.around_the_clock for t in directory.teams)
     assert new_case().customer.language in frontline[0].languages
+
+
+def test_decline_moves_on_at_once_and_only_the_offered_agent_may(
+    policy: EscalationPolicy,
+) -> None:
+    file = _directory_case(policy)
+    file.routing_request(at(1))
+    file.routed(_decision("anna"), 1, at(1))
+    with pytest.raises(CaseRuleViolation, match="offered to anna, not to ben"):
+        file.decline(DeclineRequest(agent_id="ben"), at(2))
+    file.decline(DeclineRequest(agent_id="anna", reason="on a call"), at(2))
+    assert file.view.history[-1].cause == "anna declined: on a call"
+    assert file.take_directory_ops() == [DirectoryOp(kind="release", offer=1)]
+    assert file.view.route_needed and file.routing_request(at(2)).exclude == ["anna"]
+
+
+async def test_decline_through_the_workflow(on, store: CaseStore) -> None:
+    async with on() as case:
+        await case.say("I want to talk to a human")
+        view = await case.baton.decline(case.case_id, "anna", "in a meeting")
+        assert view.offered_to == "ben"
+        assert DirectoryStore(store.engine).loads()["anna"].active_cases == 0
+        with pytest.raises(CaseRequestRejected, match="offered to ben, not to anna"):
+            await case.baton.decline(case.case_id, "anna")

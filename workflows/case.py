@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         CaseRecordBatch,
         CaseView,
         Deadline,
+        DeclineRequest,
         EscalateRequest,
         FollowUpRequest,
         IncomingMessage,
@@ -309,6 +310,15 @@ class CaseWorkflow:
     @accept.validator
     def _check_accept(self, request: AcceptRequest) -> None:
         self._check(lambda file: file.check_accept(request))
+
+    @workflow.update(name="decline")
+    async def decline(self, request: DeclineRequest) -> CaseView:
+        """The offered agent cannot take the case: offer it to the next candidate."""
+        return await self._command(lambda now: self._case.decline(request, now))
+
+    @decline.validator
+    def _check_decline(self, request: DeclineRequest) -> None:
+        self._check(lambda file: file.check_decline(request))
 
     @workflow.update(name="escalate")
     async def escalate(self, request: EscalateRequest) -> CaseView:
