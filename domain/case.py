@@ -51,7 +51,7 @@ from domain.routing import RoutingDecision, RoutingRequest
 from domain.states import ACTIVE_STATES, CaseState, EscalationLevel, Tier, Trigger
 from domain.states import next_state as table_next_state
 from domain.summary import ExtractiveSummarizer, Summarizer
-from domain.timers import DeadlineName, case_deadlines
+from domain.timers import DeadlineName, case_deadlines, human_duration
 
 
 class CaseRuleViolation(ValueError):
@@ -388,7 +388,13 @@ class CaseFile:
         v.handoffs += 1
         others = len(decision.candidates) - 1
         self._record(Trigger.OFFERED, now, f"offered to {agent} ({others} other candidates)")
-        return self._offer_notice(agent)
+        out = self._offer_notice(agent)
+        if "offered" not in v.customer_told:
+            role = decision.agent_title or (v.tier.value if v.tier else "")
+            out.append(
+                self._tell_customer("offered", agent=decision.agent_name or agent, role=role)
+            )
+        return out
 
     def _nobody_accepted_at_tier(
         self, decision: RoutingDecision, now: datetime
@@ -414,7 +420,27 @@ class CaseFile:
         why = "; ".join(f"{a}: {r}" for a, r in sorted(decision.passed_over.items())[:5])
         self._record(Trigger.QUEUED, now, f"nobody available ({why or 'no team serves it'})")
         supervisor = decision.supervisor or self._staff().supervisor
-        return [self._supervisor_notice("nobody_available", supervisor, decision)]
+        out = [self._supervisor_notice("nobody_available", supervisor, decision)]
+        if "queued" not in v.customer_told:
+            out.append(self._tell_customer("queued", eta=human_duration(v.queue_recheck_at - now)))
+        return out
+
+    def _tell_customer(self, moment: str, **values: str) -> Notification:
+        """The transparent handoff message, in the customer's language and channel."""
+        v = self.view
+        v.customer_told = [*v.customer_told, moment]
+        texts = self.policy.texts
+        table = texts.customer_offered if moment == "offered" else texts.customer_queued
+        language = v.customer.language.value
+        tier = v.tier.value if v.tier else ""
+        if language in table:
+            body = table[language].format(name=v.customer.name or "", tier=tier, **values)
+        else:  # a policy without these texts: the general handoff message
+            body = texts.customer_handoff[language].format(name=v.customer.name or "", tier=tier)
+        return self._notification(
+            f"handoff_customer_{moment}", v.customer.id, "customer", body, values,
+            channel=v.channel.value,
+        )  # fmt: skip
 
     def _supervisor_notice(
         self, event: str, supervisor: str, decision: RoutingDecision
@@ -486,8 +512,8 @@ class CaseFile:
         self._assign_tier(staff, now)
         self._record(Trigger.ESCALATED, now, cause)
         out = [self._team_notice(staff, cause)]
-        if first:
-            out.append(self._customer_notice(staff))
+        if first and not self._directory:
+            out.append(self._customer_notice(staff))  # directory: once we know who or when
         return out + self._offer(now)
 
     def _raise_tier(self, now: datetime, cause: str) -> list[Notification]:

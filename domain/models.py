@@ -322,6 +322,8 @@ class CaseView(BaseModel):
     offer_no: int = 0
     offered_at_tier: list[str] = []
     """Agents this case was offered to at its current tier (not offered again there)."""
+    customer_told: list[str] = []
+    """Directory routing: which handoff messages the customer has had ("queued", "offered")."""
     queued_since: datetime | None = None
     queue_recheck_at: datetime | None = None
     """Nobody could take the case: when routing tries again (next shift) at the latest."""

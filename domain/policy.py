@@ -258,19 +258,32 @@ class Limits(_Strict):
     continue_as_new_after_events: int = Field(ge=100)
 
 
+_SAMPLE = {
+    "name": "Ada",
+    "tier": "specialist",
+    "agent": "Alexander Wolf",
+    "role": "specialist",
+    "eta": "20 min",
+}
+
+
 class Texts(_Strict):
     """Short texts the core sends, per language (``str.format`` placeholders)."""
 
     customer_handoff: dict[str, str]
     """language -> message to the customer when a human joins; placeholders {name}, {tier}."""
+    customer_offered: dict[str, str] = {}
+    """language -> who joins (directory routing): {name}, {agent}, {role} (title or tier)."""
+    customer_queued: dict[str, str] = {}
+    """language -> nobody free yet (directory routing): {name}, {tier}, {eta}."""
 
-    @field_validator("customer_handoff")
+    @field_validator("customer_handoff", "customer_offered", "customer_queued")
     @classmethod
     def _renders(cls, templates: dict[str, str]) -> dict[str, str]:
         # Render once at load time so a broken template stops the worker, not a case.
         for language, template in templates.items():
             try:
-                template.format(name="Ada", tier="specialist")
+                template.format(**_SAMPLE)
             except (KeyError, IndexError, ValueError) as err:
                 raise ValueError(f"template for {language!r} does not render: {err!r}") from None
         return templates

@@ -62,8 +62,12 @@ def test_handoff_waits_for_routing_then_offers(policy: EscalationPolicy) -> None
         1,
         [],
     )
-    notes = file.routed(_decision("anna", candidates=["anna", "ben"]), 1, at(1))
-    assert v.offered_to == "anna" and [n.event for n in notes] == ["case_offered"]
+    decision = _decision("anna", candidates=["anna", "ben"], agent_name="Anna Schmidt")
+    notes = file.routed(decision, 1, at(1))
+    assert v.offered_to == "anna"
+    assert [n.event for n in notes] == ["case_offered", "handoff_customer_offered"]
+    assert notes[1].body.startswith("Anna Schmidt (frontline) is joining this conversation")
+    assert notes[1].channel == v.channel.value
     assert v.history[-1].cause == "offered to anna (1 other candidates)"
     assert [d.name for d in v.deadlines] == ["accept_timeout"]
     file.accept(AcceptRequest(agent_id="anna"), at(2))
@@ -97,7 +101,11 @@ def test_nobody_available_queues_and_tells_the_supervisor_once(
         _decision(None, passed_over={"anna": "team off shift"}, retry_at=shift), 1, at(1)
     )
     v = file.view
-    assert [(n.event, n.recipient) for n in notes] == [("nobody_available", "lead-support")]
+    assert [(n.event, n.recipient) for n in notes] == [
+        ("nobody_available", "lead-support"),
+        ("handoff_customer_queued", "cust-42"),
+    ]
+    assert "within about 9 h" in notes[1].body
     assert v.history[-1].trigger == "queued" and "anna: team off shift" in v.history[-1].cause
     assert [(d.name, d.at) for d in v.deadlines] == [("queue_recheck", shift)]
     # The recheck at the next shift routes again; still nobody: no second notice.
@@ -181,6 +189,25 @@ def test_directory_from_policy_mirrors_the_agent_lists(policy: EscalationPolicy)
     assert [a.id for a in frontline] == ["anna", "ben", "clara"]
     assert all(t.calendar.around_the_clock for t in directory.teams)
     assert new_case().customer.language in frontline[0].languages
+
+
+def test_customer_messages_in_german_and_once_each(policy: EscalationPolicy) -> None:
+    file = open_case(policy, language="de")
+    file.view.routing = RoutingMode.DIRECTORY
+    message = IncomingMessage(message_id="m1", author="customer", text="Mitarbeiter sprechen")
+    file.record_message(message, [hit(policy, "explicit_human_request", "phrase")], at(1))
+    file.routing_request(at(1))
+    queued = file.routed(_decision(None, retry_at=at(21)), 1, at(1))
+    assert queued[-1].body.startswith("Vielen Dank für Ihre Geduld") and "20 min" in queued[-1].body
+    file.routing_request(at(21))
+    offered = file.routed(
+        _decision("anna", agent_name="Anna Schmidt", agent_title="Spezialistin"), 2, at(21)
+    )
+    assert offered[-1].body.startswith("Anna Schmidt (Spezialistin) übernimmt jetzt")
+    file.deadline_due("accept_timeout", at(30))
+    file.routing_request(at(30))
+    again = file.routed(_decision("ben"), 3, at(30))
+    assert [n.event for n in again] == ["case_offered"]  # the customer was told already
 
 
 def test_decline_moves_on_at_once_and_only_the_offered_agent_may(

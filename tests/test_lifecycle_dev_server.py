@@ -113,7 +113,7 @@ async def test_full_lifecycle_with_search_attributes(
     assert len({n.key for n in outbox}) == len(outbox) == 3
     assert {n.event for n in outbox} == {
         "case_escalated",
-        "handoff_customer_message",
+        "handoff_customer_offered",
         "case_offered",
     }
 

@@ -35,7 +35,7 @@ def test_shipped_policy_is_valid_and_complete() -> None:
         ("[limits]", "[limits]\ntypo_key = 1", "limits.typo_key"),
         ('path = "compliance"', 'path = "nowhere"', "nowhere"),
         ('follow_up_reminder = "P1D"', 'follow_up_reminder = "P5D"', "follow_up_reminder"),
-        ("{tier} colleague", "{agent} colleague", "customer_handoff"),
+        ("{tier} colleague", "{colleague} colleague", "customer_handoff"),
         ("[reasons.vip_customer]", "[reasons.vip]", "vip_customer"),
         ('level = 3\npath = "compliance"', 'level = 7\npath = "compliance"', "level"),
         ('email = "it_incident"', 'email = "it"', "detection.topic_paths.email"),
