@@ -51,7 +51,13 @@ from domain.routing import RoutingDecision, RoutingRequest
 from domain.states import ACTIVE_STATES, CaseState, EscalationLevel, Tier, Trigger
 from domain.states import next_state as table_next_state
 from domain.summary import ExtractiveSummarizer, Summarizer
-from domain.timers import DeadlineName, case_deadlines, human_duration
+from domain.timers import (
+    SLA_WARNING,
+    DeadlineName,
+    case_deadlines,
+    human_duration,
+    sla_calendar,
+)
 
 
 class CaseRuleViolation(ValueError):
@@ -312,6 +318,8 @@ class CaseFile:
         current = next((d for d in self.view.deadlines if d.name == name), None)
         if current is None or current.at > now:
             return []
+        if name.startswith(SLA_WARNING):
+            return self._done(self._sla_warning(current, now))
         handler = {
             DeadlineName.AI_HANDLING_LIMIT: self._ai_limit_reached,
             DeadlineName.ACCEPT_TIMEOUT: self._offer_expired,
@@ -384,6 +392,7 @@ class CaseFile:
         v.offered_to, v.offered_at = agent, now
         v.offered_at_tier = [*v.offered_at_tier, agent]
         v.assigned_team = decision.team_id or v.assigned_team
+        v.team_calendar, v.team_supervisor = decision.calendar, decision.supervisor
         v.queued_since = v.queue_recheck_at = None
         v.handoffs += 1
         others = len(decision.candidates) - 1
@@ -532,6 +541,7 @@ class CaseFile:
             if v.offered_to or v.assigned_agent:
                 self.directory_ops.append(DirectoryOp(kind="release"))
             v.offered_at_tier, v.queued_since, v.queue_recheck_at = [], None, None
+            v.resolution_paused = timedelta(0)  # a new tier, a new clock
         v.tier, v.assigned_team = staff.tier, staff.team
         v.assigned_agent, v.offered_to, v.offer_index = None, None, 0
         v.tier_since = now
@@ -600,6 +610,22 @@ class CaseFile:
         )
         return [notice, *self._offer(now)]
 
+    def _sla_warning(self, deadline: Deadline, now: datetime) -> list[Notification]:
+        """Before a breach: the assignee and the team lead hear how much time is left."""
+        v = self.view
+        v.sla_warned = [*v.sla_warned, deadline.name]
+        _, sla, _, _ = deadline.name.split("@", 3)
+        breach = next((d for d in v.deadlines if d.name == sla), None)
+        subject = f"[{v.case_id}] {deadline.summary}" + (
+            f"; breach at {breach.at:%Y-%m-%d %H:%M} UTC" if breach else ""
+        )
+        recipients = [(v.assigned_agent, "agent"), (v.team_supervisor, "supervisor")]
+        return [
+            self._notification("sla_warning", r, kind, subject, {"deadline": sla})
+            for r, kind in recipients
+            if r
+        ]
+
     def _sla_breached(self, deadline: Deadline, now: datetime) -> list[Notification]:
         v = self.view
         staff = self._staff()
@@ -622,7 +648,7 @@ class CaseFile:
         if deadline.name == DeadlineName.FIRST_RESPONSE_SLA:
             v.accepted_at = now
         else:
-            v.tier_since = now
+            v.tier_since, v.resolution_paused = now, timedelta(0)
         return out
 
     def _abandoned(self, deadline: Deadline, now: datetime) -> list[Notification]:
@@ -732,6 +758,15 @@ class CaseFile:
         if author is Author.CUSTOMER:
             if v.awaiting_customer_since is not None and v.state is CaseState.AI_HANDLING:
                 v.ai_since = now  # the AI's clock runs again
+            if v.awaiting_customer_since is not None and self._resolution_clock_pauses():
+                # The resolution clock resumes; the wait does not count against the SLA.
+                calendar = sla_calendar(v, self.policy)
+                waited = (
+                    calendar.between(v.awaiting_customer_since, now)
+                    if calendar
+                    else now - v.awaiting_customer_since
+                )
+                v.resolution_paused += waited
             v.awaiting_customer_since = None
             return
         if v.state not in (CaseState.AI_HANDLING, CaseState.HUMAN_HANDLING):
@@ -743,6 +778,9 @@ class CaseFile:
         if human_turn and v.first_response_at is None:
             v.first_response_at = now
             self._record(Trigger.FIRST_RESPONSE, now, f"first response by {v.assigned_agent}")
+
+    def _resolution_clock_pauses(self) -> bool:
+        return self._directory and self.view.state is CaseState.HUMAN_HANDLING
 
     def _merge_reasons(self, hits: list[ReasonHit]) -> None:
         merged = {r.name: r for r in self.view.reasons}

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from domain.calendar import BusinessCalendar
 from domain.language import Language
 from domain.policy import EscalationPolicy
 from domain.states import CaseState, EscalationLevel, Severity, Tier, Trigger
@@ -322,6 +323,13 @@ class CaseView(BaseModel):
     offer_no: int = 0
     offered_at_tier: list[str] = []
     """Agents this case was offered to at its current tier (not offered again there)."""
+    team_calendar: BusinessCalendar | None = None
+    """Directory routing: the assigned team's working hours, for the SLA clocks."""
+    team_supervisor: str | None = None
+    resolution_paused: timedelta = timedelta(0)
+    """Directory routing: SLA time spent waiting on the customer at this tier (not counted)."""
+    sla_warned: list[str] = []
+    """Warnings already sent, as ``deadline@fraction@since``."""
     customer_told: list[str] = []
     """Directory routing: which handoff messages the customer has had ("queued", "offered")."""
     queued_since: datetime | None = None

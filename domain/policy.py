@@ -53,6 +53,11 @@ class Timers(_Strict):
     customer_inactivity: Positive
     follow_up_reminder: Positive
     follow_up_deadline: Positive
+    business_hours: list[Severity] = []
+    """Severities whose SLA clocks count only the assigned team's working hours (directory
+    routing); the others, typically critical, run around the clock."""
+    sla_warnings: list[Annotated[float, Field(gt=0.0, lt=1.0)]] = []
+    """Fractions of each SLA at which the assignee and the team lead are warned (0.75)."""
 
     @model_validator(mode="after")
     def _reminder_before_deadline(self) -> Self:

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
+from domain.calendar import BusinessCalendar
 from domain.directory import Agent, Directory, Presence, Team
 from domain.language import Language
 from domain.models import Channel, DirectoryOp
@@ -72,6 +73,8 @@ class RoutingDecision(BaseModel):
     agent_title: str = ""
     supervisor: str | None = None
     """The supervisor of the chosen (or first serving) team: told when nobody is free."""
+    calendar: BusinessCalendar | None = None
+    """The chosen team's working hours: its SLA clocks count them."""
     retry_at: datetime | None = None
     """Nobody free: when the next serving team's shift starts (None: one is working now)."""
 
@@ -160,6 +163,7 @@ def route(
                 agent_name=best.name,
                 agent_title=best.title,
                 supervisor=team.supervisor,
+                calendar=team.calendar,
             )
     return RoutingDecision(
         agent_id=None,

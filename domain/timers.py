@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from domain.models import CaseView, Deadline
+from domain.calendar import BusinessCalendar
+from domain.models import CaseView, Deadline, RoutingMode
 from domain.policy import EscalationPolicy, SeverityDurations
 from domain.states import CaseState
 
@@ -61,6 +62,61 @@ def _deadline(
     )
 
 
+SLA_WARNING = "sla_warning"
+"""Prefix of warning deadlines: ``sla_warning@<sla>@<fraction>@<clock start>``."""
+
+
+def sla_calendar(view: CaseView, policy: EscalationPolicy) -> BusinessCalendar | None:
+    """The calendar the case's SLA clocks count in (None: around the clock)."""
+    if (
+        view.routing is not RoutingMode.DIRECTORY
+        or view.severity not in policy.timers.business_hours
+    ):
+        return None
+    return view.team_calendar
+
+
+def _directory_slas(view: CaseView, policy: EscalationPolicy) -> list[Deadline]:
+    """SLA deadlines in the team's business time; the resolution clock pauses while the
+    case waits on the customer; warnings at the configured fractions before each."""
+    timers = policy.timers
+    calendar = sla_calendar(view, policy)
+    qualifier = view.severity.value + (", business hours" if calendar else "")
+    clocks: list[tuple[DeadlineName, timedelta, datetime, timedelta]] = []
+    if view.first_response_at is None and view.accepted_at is not None:
+        duration = timers.first_response_sla.for_severity(view.severity)
+        clocks.append((DeadlineName.FIRST_RESPONSE_SLA, duration, view.accepted_at, timedelta(0)))
+    if view.tier_since is not None and view.awaiting_customer_since is None:
+        duration = timers.resolution_sla.for_severity(view.severity)
+        clocks.append(
+            (DeadlineName.RESOLUTION_SLA, duration, view.tier_since, view.resolution_paused)
+        )
+    out = []
+    for name, duration, since, paused in clocks:
+
+        def at(part: timedelta, since: datetime = since, paused: timedelta = paused) -> datetime:
+            spent = part + paused
+            return calendar.add(since, spent) if calendar else since + spent
+
+        label = f"{_LABELS[name]}, {qualifier}"
+        out.append(
+            Deadline(
+                name=name.value, at=at(duration), summary=f"{label}: {human_duration(duration)}"
+            )
+        )
+        for fraction in timers.sla_warnings:
+            key = f"{SLA_WARNING}@{name.value}@{fraction}@{since.isoformat()}"
+            if key not in view.sla_warned:
+                out.append(
+                    Deadline(
+                        name=key,
+                        at=at(duration * fraction),
+                        summary=f"{label}: {fraction:.0%} used, warn",
+                    )
+                )
+    return out
+
+
 def case_deadlines(view: CaseView, policy: EscalationPolicy) -> list[Deadline]:
     """The active deadlines of a case, nearest first."""
     timers = policy.timers
@@ -89,6 +145,8 @@ def case_deadlines(view: CaseView, policy: EscalationPolicy) -> list[Deadline]:
                 summary=_LABELS[DeadlineName.QUEUE_RECHECK],
             )
         )
+    elif view.state is CaseState.HUMAN_HANDLING and view.routing is RoutingMode.DIRECTORY:
+        out += _directory_slas(view, policy)
     elif view.state is CaseState.HUMAN_HANDLING:
         if view.first_response_at is None and view.accepted_at is not None:
             out.append(

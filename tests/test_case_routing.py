@@ -2,7 +2,7 @@
 directory store and time skipping: offers, expiry, queueing, load that never leaks."""
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
@@ -10,6 +10,7 @@ from temporalio.testing import WorkflowEnvironment
 from baton.client import CaseRequestRejected
 from baton.directory import DirectoryStore
 from baton.store import CaseStore
+from domain.calendar import BusinessCalendar, WorkingHours
 from domain.case import CaseFile, CaseRuleViolation
 from domain.detection import hit
 from domain.directory import Presence, directory_from_policy
@@ -23,7 +24,7 @@ from domain.models import (
 )
 from domain.policy import EscalationPolicy
 from domain.routing import RoutingDecision
-from domain.states import CaseState, Tier
+from domain.states import CaseState, Severity, Tier
 from tests.conftest import case_on, new_case
 from tests.test_case_rules import at, open_case
 from workflows.case import CaseWorkflow
@@ -232,3 +233,77 @@ async def test_decline_through_the_workflow(on, store: CaseStore) -> None:
         assert DirectoryStore(store.engine).loads()["anna"].active_cases == 0
         with pytest.raises(CaseRequestRejected, match="offered to ben, not to anna"):
             await case.baton.decline(case.case_id, "anna")
+
+
+BERLIN_OFFICE = BusinessCalendar(
+    timezone="Europe/Berlin",
+    hours=[WorkingHours(days=[0, 1, 2, 3, 4], start=time(9), end=time(17))],
+)
+MONDAY_3PM_BERLIN = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
+
+
+def _accepted_case(policy: EscalationPolicy, severity: Severity) -> CaseFile:
+    file = open_case(policy)
+    file.view.routing = RoutingMode.DIRECTORY
+    message = IncomingMessage(message_id="m1", author="customer", text="talk to a human")
+    human = hit(policy, "explicit_human_request", "phrase")
+    file.record_message(message, [human], MONDAY_3PM_BERLIN)
+    file.view.severity = severity
+    file.routing_request(MONDAY_3PM_BERLIN)
+    decision = _decision("anna", calendar=BERLIN_OFFICE)
+    file.routed(decision, 1, MONDAY_3PM_BERLIN)
+    file.accept(AcceptRequest(agent_id="anna"), MONDAY_3PM_BERLIN)
+    return file
+
+
+def _deadline(file: CaseFile, name: str) -> datetime:
+    return next(d.at for d in file.view.deadlines if d.name == name)
+
+
+def test_sla_clocks_count_the_teams_working_hours(policy: EscalationPolicy) -> None:
+    file = _accepted_case(policy, Severity.MEDIUM)
+    # Medium: first response 1 h, resolution 1 d = 24 working hours = 3 office days.
+    assert _deadline(file, "first_response_sla") == datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
+    # 2 h left on Monday, then 8 h Tue, Wed, and 6 h into Thursday (CET = UTC+1).
+    assert _deadline(file, "resolution_sla") == datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
+    summaries = {d.name: d.summary for d in file.view.deadlines}
+    assert summaries["resolution_sla"] == "resolution SLA, medium, business hours: 1 d"
+
+
+def test_critical_cases_run_around_the_clock(policy: EscalationPolicy) -> None:
+    file = _accepted_case(policy, Severity.CRITICAL)
+    sla = policy.timers.resolution_sla.critical
+    assert _deadline(file, "resolution_sla") == MONDAY_3PM_BERLIN + sla
+
+
+def test_the_resolution_clock_pauses_while_waiting_on_the_customer(
+    policy: EscalationPolicy,
+) -> None:
+    file = _accepted_case(policy, Severity.MEDIUM)
+    before = _deadline(file, "resolution_sla")
+    reply = IncomingMessage(message_id="a1", author="agent", text="Could you send a photo?")
+    file.record_message(reply, [], MONDAY_3PM_BERLIN + timedelta(minutes=30))
+    assert "resolution_sla" not in {d.name for d in file.view.deadlines}  # paused
+    # The customer answers Tuesday 10:00 Berlin: 1.5 office hours passed Monday, 1 Tuesday.
+    answer = IncomingMessage(message_id="c2", author="customer", text="Here it is")
+    file.record_message(answer, [], datetime(2026, 11, 24, 9, 0, tzinfo=UTC))
+    assert file.view.resolution_paused == timedelta(hours=2, minutes=30)
+    assert _deadline(file, "resolution_sla") == BERLIN_OFFICE.add(
+        before, timedelta(hours=2, minutes=30)
+    )
+
+
+def test_warning_before_the_breach_goes_to_assignee_and_team_lead_once(
+    policy: EscalationPolicy,
+) -> None:
+    file = _accepted_case(policy, Severity.CRITICAL)
+    sla = policy.timers.first_response_sla.critical
+    [warning] = [d for d in file.view.deadlines if d.name.startswith("sla_warning@first")]
+    assert warning.at == MONDAY_3PM_BERLIN + sla * 0.75
+    notes = file.deadline_due(warning.name, warning.at)
+    assert {(n.event, n.recipient) for n in notes} == {
+        ("sla_warning", "anna"),
+        ("sla_warning", "lead-support"),
+    }
+    assert "75% used" in notes[0].subject and "breach at" in notes[0].subject
+    assert warning.name not in {d.name for d in file.view.deadlines}
