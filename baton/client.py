@@ -26,6 +26,7 @@ from domain.models import (
     Assessment,
     CaseInput,
     CaseView,
+    ConsultAnswer,
     DeclineRequest,
     EscalateRequest,
     FollowUpRequest,
@@ -115,6 +116,12 @@ class BatonClient:
         """The offered agent takes the case."""
         request = AcceptRequest(agent_id=agent_id)
         view: CaseView = await self._update(case_id, CaseWorkflow.accept, request)
+        return view
+
+    async def consult_answer(self, case_id: str, by: str, reason: str, answer: str) -> CaseView:
+        """An expert answers the AI's consult request on ``reason``."""
+        request = ConsultAnswer(by=by, reason=reason, answer=answer)
+        view: CaseView = await self._update(case_id, CaseWorkflow.consult_answer, request)
         return view
 
     async def decline(self, case_id: str, agent_id: str, reason: str = "") -> CaseView:

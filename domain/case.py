@@ -29,11 +29,13 @@ from domain.models import (
     CaseEvent,
     CaseInput,
     CaseView,
+    ConsultAnswer,
     CustomerTier,
     Deadline,
     DeclineRequest,
     DirectoryOp,
     EscalateRequest,
+    ExpertInput,
     FollowUp,
     FollowUpRequest,
     HandoffPackage,
@@ -166,6 +168,16 @@ class CaseFile:
         if request.reason:
             self._check_text("reason", request.reason)
 
+    def check_consult_answer(self, request: ConsultAnswer) -> None:
+        """Answers are for consults the AI asked for, while the case is being worked on."""
+        v = self.view
+        if v.state not in ACTIVE_STATES:
+            raise CaseRuleViolation(f"case is {v.state.value}; it takes no expert input")
+        if request.reason not in v.consulted:
+            asked = ", ".join(v.consulted) or "nothing"
+            raise CaseRuleViolation(f"no consult on {request.reason!r} (asked: {asked})")
+        self._check_text("answer", request.answer)
+
     def check_escalate(self, request: EscalateRequest) -> None:
         """Manual escalation needs an active case and a tier left to go to."""
         v = self.view
@@ -258,6 +270,15 @@ class CaseFile:
         v.assigned_agent, v.offered_to = request.agent_id, None
         v.accepted_at, v.first_response_at, v.awaiting_customer_since = now, None, None
         self._record(Trigger.ACCEPTED, now, f"accepted by {request.agent_id}")
+        return self._done([])
+
+    def consult_answer(self, request: ConsultAnswer, now: datetime) -> list[Notification]:
+        """An expert's answer flows back into the case, for the AI and whoever takes over."""
+        self.check_consult_answer(request)
+        v = self.view
+        entry = ExpertInput(by=request.by, reason=request.reason, answer=request.answer, at=now)
+        v.expert_input = [*v.expert_input, entry]
+        self._record(Trigger.CONSULT_ANSWERED, now, f"{request.by} answered on {request.reason}")
         return self._done([])
 
     def decline(self, request: DeclineRequest, now: datetime) -> list[Notification]:
@@ -517,6 +538,8 @@ class CaseFile:
         if v.tier is not None and reason.path == v.path and staff.tier.rank <= v.tier.rank:
             staff = path.staff(v.tier) or staff  # never step down a tier on the same path
         first = v.handoff_at is None
+        if not first:
+            v.transfers += 1
         v.level, v.path, v.pending_escalation = level, path_name(self.policy, reason.path), None
         self._assign_tier(staff, now)
         self._record(Trigger.ESCALATED, now, cause)
@@ -531,6 +554,7 @@ class CaseFile:
         staff = self._path().above(v.tier)
         if staff is None:
             return []
+        v.transfers += 1
         self._assign_tier(staff, now)
         self._record(Trigger.ESCALATED, now, cause)
         return [self._team_notice(staff, cause), *self._offer(now)]
@@ -845,7 +869,24 @@ class CaseFile:
             deadlines=case_deadlines(v, self.policy),
             summary=SUMMARIZER.summarize(v.recent_messages, [r.evidence for r in v.reasons]),
             risk=v.risk,
+            impact=self._impact(),
+            expert_input=v.expert_input,
         )
+
+    def _impact(self) -> str:
+        """What is at stake, in one line for the human taking over."""
+        v = self.view
+        parts = [f"severity {v.severity.value}", f"risk {v.risk:.0%}"]
+        if v.customer.tier is CustomerTier.VIP:
+            parts.append("VIP customer")
+        amounts = [m.amount for m in v.recent_messages if m.amount is not None]
+        if amounts:
+            parts.append(f"amount {max(amounts):,.2f}")
+        if v.sla_breaches:
+            parts.append(f"{v.sla_breaches} SLA breach(es) so far")
+        if v.transfers:
+            parts.append(f"{v.transfers} transfer(s) so far")
+        return ", ".join(parts)
 
     def _reason_description(self, name: str) -> str:
         rule = self.policy.reasons.get(name)

@@ -119,6 +119,24 @@ class DeclineRequest(WireModel):
     reason: Annotated[str, Field(max_length=2000)] = ""
 
 
+class ConsultAnswer(WireModel):
+    """Update ``consult_answer``: an expert answers the AI's request for input (level 1)."""
+
+    by: Identifier
+    reason: Identifier
+    """The reason the AI asked about (one of the case's consulted reasons)."""
+    answer: Text
+
+
+class ExpertInput(BaseModel):
+    """An expert's answer, kept on the case for the AI and any human who takes over."""
+
+    by: str
+    reason: str
+    answer: str
+    at: datetime
+
+
 class EscalateRequest(WireModel):
     """Update ``escalate``: a manual escalation to the next level or tier."""
 
@@ -249,6 +267,9 @@ class HandoffPackage(BaseModel):
     deadlines: list[Deadline]
     summary: str = ""
     """The customer's request in a few sentences, extracted from the transcript."""
+    impact: str = ""
+    """What is at stake: severity, risk, VIP, money, SLA breaches so far."""
+    expert_input: list[ExpertInput] = []
     risk: float = 0.0
     """The predictive risk score when the case was handed over."""
 
@@ -299,6 +320,8 @@ class CaseView(BaseModel):
     outcome: Outcome | None = None
     handoffs: int = 0
     """Offers made to humans (each transfer counts)."""
+    transfers: int = 0
+    """Moves to another tier or path after the first handoff (the KPIs count them)."""
     sla_breaches: int = 0
     # Clocks the timers are computed from (all in workflow time).
     ai_since: datetime
@@ -338,6 +361,8 @@ class CaseView(BaseModel):
     pending_escalation: ReasonHit | None = None
     """A non-immediate reason that asks for a human when the AI handling limit fires."""
     consulted: list[str] = []
+    expert_input: list[ExpertInput] = []
+    """Answers to the AI's consult requests, oldest first."""
     history_seq: int = 0
     message_seq: int = 0
 

@@ -67,6 +67,7 @@ class Trigger(StrEnum):
 
     OPENED = "opened"
     CONSULT_REQUESTED = "consult_requested"
+    CONSULT_ANSWERED = "consult_answered"
     SEVERITY_RAISED = "severity_raised"
     ESCALATED = "escalated"
     OFFERED = "offered"
@@ -92,6 +93,9 @@ _CLOSED = CaseState.CLOSED
 
 TRANSITIONS: Mapping[tuple[CaseState, Trigger], CaseState] = {
     (_AI, Trigger.CONSULT_REQUESTED): _AI,
+    (_AI, Trigger.CONSULT_ANSWERED): _AI,
+    (_HANDOFF, Trigger.CONSULT_ANSWERED): _HANDOFF,
+    (_HUMAN, Trigger.CONSULT_ANSWERED): _HUMAN,
     (_AI, Trigger.SEVERITY_RAISED): _AI,
     (_AI, Trigger.ESCALATED): _HANDOFF,
     (_AI, Trigger.RESOLVED): _FOLLOW_UP,

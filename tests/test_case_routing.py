@@ -307,3 +307,14 @@ def test_warning_before_the_breach_goes_to_assignee_and_team_lead_once(
     }
     assert "75% used" in notes[0].subject and "breach at" in notes[0].subject
     assert warning.name not in {d.name for d in file.view.deadlines}
+
+
+async def test_consult_answer_through_the_workflow(on) -> None:
+    async with on() as case:
+        await case.say("Feature request: an export to SAP")
+        view = await case.baton.consult_answer(
+            case.case_id, "lena", "innovation_request", "Planned for Q3"
+        )
+        assert [e.answer for e in view.expert_input] == ["Planned for Q3"]
+        with pytest.raises(CaseRequestRejected, match="no consult on 'fraud'"):
+            await case.baton.consult_answer(case.case_id, "lena", "fraud", "?")

@@ -11,6 +11,7 @@ from domain.models import (
     AcceptRequest,
     Author,
     CaseInput,
+    ConsultAnswer,
     EscalateRequest,
     FollowUpRequest,
     IncomingMessage,
@@ -159,6 +160,28 @@ def test_level_one_consults_an_expert_once_and_keeps_the_ai(policy: EscalationPo
     assert file.view.level is EscalationLevel.CONSULT
     assert [(n.event, n.recipient) for n in notes] == [("consult_requested", "product-experts")]
     assert say(file, "Another feature request: dark mode", at(2)) == []
+
+
+def test_the_experts_answer_flows_back_into_the_case(policy: EscalationPolicy) -> None:
+    file = open_case(policy)
+    say(file, "Feature request: an export to SAP", at(1))
+    before = file.view.model_copy(deep=True)
+    with pytest.raises(
+        CaseRuleViolation, match=r"no consult on 'fraud' \(asked: innovation_request\)"
+    ):
+        file.consult_answer(ConsultAnswer(by="lena", reason="fraud", answer="x"), at(2))
+    assert file.view == before
+    answer = ConsultAnswer(by="lena", reason="innovation_request", answer="On the Q3 roadmap")
+    file.consult_answer(answer, at(2))
+    v = file.view
+    assert v.state is CaseState.AI_HANDLING and v.history[-1].trigger == "consult_answered"
+    assert [(e.by, e.answer) for e in v.expert_input] == [("lena", "On the Q3 roadmap")]
+    # Whoever takes over later sees it, with what is at stake.
+    say(file, "I want to talk to a person", at(3), amount=250.0)
+    assert file.view.handoff is not None
+    assert file.view.handoff.expert_input == v.expert_input
+    assert file.view.handoff.impact.startswith("severity high, risk ")
+    assert "amount 250.00" in file.view.handoff.impact
 
 
 def test_only_the_offered_agent_may_accept(policy: EscalationPolicy) -> None:

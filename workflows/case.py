@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         CaseInput,
         CaseRecordBatch,
         CaseView,
+        ConsultAnswer,
         Deadline,
         DeclineRequest,
         EscalateRequest,
@@ -310,6 +311,15 @@ class CaseWorkflow:
     @accept.validator
     def _check_accept(self, request: AcceptRequest) -> None:
         self._check(lambda file: file.check_accept(request))
+
+    @workflow.update(name="consult_answer")
+    async def consult_answer(self, request: ConsultAnswer) -> CaseView:
+        """An expert answers the AI's request for input; the answer stays on the case."""
+        return await self._command(lambda now: self._case.consult_answer(request, now))
+
+    @consult_answer.validator
+    def _check_consult_answer(self, request: ConsultAnswer) -> None:
+        self._check(lambda file: file.check_consult_answer(request))
 
     @workflow.update(name="decline")
     async def decline(self, request: DeclineRequest) -> CaseView:
