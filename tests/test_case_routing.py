@@ -7,7 +7,7 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from baton.client import CaseRequestRejected
+from baton.client import BatonClient, CaseRequestRejected
 from baton.directory import DirectoryStore
 from baton.store import CaseStore
 from domain.calendar import BusinessCalendar, WorkingHours
@@ -25,7 +25,7 @@ from domain.models import (
 from domain.policy import EscalationPolicy
 from domain.routing import RoutingDecision
 from domain.states import CaseState, Severity, Tier
-from tests.conftest import case_on, new_case
+from tests.conftest import case_on, new_case, running_worker, stop_if_running
 from tests.test_case_rules import at, open_case
 from workflows.case import CaseWorkflow
 
@@ -318,3 +318,39 @@ async def test_consult_answer_through_the_workflow(on) -> None:
         assert [e.answer for e in view.expert_input] == ["Planned for Q3"]
         with pytest.raises(CaseRequestRejected, match="no consult on 'fraud'"):
             await case.baton.consult_answer(case.case_id, "lena", "fraud", "?")
+
+
+async def test_many_cases_at_once_never_exceed_capacity(
+    time_env: WorkflowEnvironment, policy: EscalationPolicy, store: CaseStore, executor
+) -> None:
+    directory = DirectoryStore(store.engine)
+    small = directory_from_policy(policy)
+    small = small.model_copy(
+        update={
+            "agents": [
+                a.model_copy(update={"max_cases": 2}) if a.team == "support-frontline" else a
+                for a in small.agents
+            ]
+        }
+    )
+    directory.seed(small)
+    async with running_worker(time_env.client, policy, store, executor) as worker:
+        baton = BatonClient(time_env.client, worker.task_queue)
+        cases = [new_case() for _ in range(12)]
+        await asyncio.gather(*(baton.start_case(c) for c in cases))
+        await asyncio.gather(
+            *(
+                baton.post_message(
+                    c.case_id, {"message_id": "m1", "author": "customer", "text": "talk to a human"}
+                )
+                for c in cases
+            )
+        )
+        views = [await baton.case(c.case_id) for c in cases]
+        offered = [v.offered_to for v in views if v.offered_to]
+        assert sorted(offered) == ["anna", "anna", "ben", "ben", "clara", "clara"]
+        assert sum(v.queued_since is not None for v in views) == 6
+        loads = directory.loads()
+        assert all(loads[a].active_cases == 2 for a in ("anna", "ben", "clara"))
+        for c in cases:
+            await stop_if_running(time_env.client.get_workflow_handle(f"case-{c.case_id}"))
