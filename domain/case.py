@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from domain.chains import ChainPosition, walk
 from domain.detection import (
     DetectionContext,
     PriorTurn,
@@ -345,6 +346,7 @@ class CaseFile:
             DeadlineName.AI_HANDLING_LIMIT: self._ai_limit_reached,
             DeadlineName.ACCEPT_TIMEOUT: self._offer_expired,
             DeadlineName.QUEUE_RECHECK: self._recheck_queue,
+            DeadlineName.ESCALATION_CHAIN: self._continue_chain,
             DeadlineName.FIRST_RESPONSE_SLA: self._sla_breached,
             DeadlineName.RESOLUTION_SLA: self._sla_breached,
             DeadlineName.CUSTOMER_INACTIVITY: self._abandoned,
@@ -485,6 +487,34 @@ class CaseFile:
              "retry_at": decision.retry_at.isoformat() if decision.retry_at else None},
         )  # fmt: skip
 
+    def _continue_chain(self, deadline: Deadline, now: datetime) -> list[Notification]:
+        assert self.view.chain is not None
+        return self._walk_chain(self.view.chain, now)
+
+    def _walk_chain(self, position: ChainPosition, now: datetime) -> list[Notification]:
+        """Run the path's escalation chain from ``position``: notify, then sleep on it."""
+        v = self.view
+        chain = self.policy.chains[v.path]
+        progress = walk(chain, position, now, self.policy.on_call)
+        v.chain, v.chain_wake_at = progress.position, progress.wake_at
+        if not progress.actions:
+            return []
+        who = ", ".join(a.recipient for a in progress.actions)
+        step = progress.actions[0]
+        self._record(
+            Trigger.CHAIN_STEP, now, f"chain run {step.run + 1}, step {step.step + 1}: {who}"
+        )
+        return [
+            self._notification(
+                "chain_step",
+                a.recipient,
+                a.kind,
+                f"[{v.case_id}] Waiting for someone to take it ({v.path}, {v.severity.value})",
+                {"step": a.step, "run": a.run, "offered_to": v.offered_to},
+            )
+            for a in progress.actions
+        ]
+
     def _recheck_queue(self, deadline: Deadline, now: datetime) -> list[Notification]:
         self.view.route_needed = True
         self.view.queue_recheck_at = None
@@ -546,6 +576,8 @@ class CaseFile:
         out = [self._team_notice(staff, cause)]
         if first and not self._directory:
             out.append(self._customer_notice(staff))  # directory: once we know who or when
+        if self._directory and v.chain is None and v.path in self.policy.chains:
+            out += self._walk_chain(ChainPosition(), now)
         return out + self._offer(now)
 
     def _raise_tier(self, now: datetime, cause: str) -> list[Notification]:

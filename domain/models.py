@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from domain.calendar import BusinessCalendar
+from domain.chains import ChainPosition
 from domain.language import Language
 from domain.policy import EscalationPolicy
 from domain.states import CaseState, EscalationLevel, Severity, Tier, Trigger
@@ -353,6 +354,9 @@ class CaseView(BaseModel):
     """Directory routing: SLA time spent waiting on the customer at this tier (not counted)."""
     sla_warned: list[str] = []
     """Warnings already sent, as ``deadline@fraction@since``."""
+    chain: ChainPosition | None = None
+    """Directory routing: where the case stands in its path's escalation chain."""
+    chain_wake_at: datetime | None = None
     customer_told: list[str] = []
     """Directory routing: which handoff messages the customer has had ("queued", "offered")."""
     queued_since: datetime | None = None

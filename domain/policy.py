@@ -13,6 +13,7 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from domain.chains import EscalationChain, NotifyOnCall, OnCallSchedule
 from domain.language import Language
 from domain.states import EscalationLevel, Severity, Tier
 
@@ -338,6 +339,10 @@ class EscalationPolicy(_Strict):
     limits: Limits
     texts: Texts
     routing: Routing = Routing()
+    chains: dict[Name, EscalationChain] = {}
+    """path -> the escalation chain walked while a handed-over case waits (directory routing)."""
+    on_call: dict[Name, OnCallSchedule] = {}
+    """Rotations the chains' ``notify_on_call`` steps name."""
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Self:
@@ -355,6 +360,13 @@ class EscalationPolicy(_Strict):
                     raise ValueError(
                         f"detection.keywords.{language}.{reason} names no reason in [reasons]"
                     )
+        for path_name, chain in self.chains.items():
+            if path_name not in self.paths:
+                raise ValueError(f"chains.{path_name} names no path in [paths]")
+            for step in chain.steps:
+                if isinstance(step, NotifyOnCall) and step.schedule not in self.on_call:
+                    schedule = step.schedule
+                    raise ValueError(f"chains.{path_name}: no [on_call.{schedule}] schedule")
         for topic, path in self.detection.topic_paths.items():
             if path not in self.paths:
                 raise ValueError(f"detection.topic_paths.{topic} {path!r} is not among [paths]")

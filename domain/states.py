@@ -74,6 +74,7 @@ class Trigger(StrEnum):
     OFFER_EXPIRED = "offer_expired"
     OFFER_DECLINED = "offer_declined"
     QUEUED = "queued"
+    CHAIN_STEP = "chain_step"
     NOBODY_ACCEPTED = "nobody_accepted"
     ACCEPTED = "accepted"
     FIRST_RESPONSE = "first_response"
@@ -106,6 +107,7 @@ TRANSITIONS: Mapping[tuple[CaseState, Trigger], CaseState] = {
     (_HANDOFF, Trigger.OFFER_EXPIRED): _HANDOFF,
     (_HANDOFF, Trigger.OFFER_DECLINED): _HANDOFF,
     (_HANDOFF, Trigger.QUEUED): _HANDOFF,
+    (_HANDOFF, Trigger.CHAIN_STEP): _HANDOFF,
     (_HANDOFF, Trigger.NOBODY_ACCEPTED): _HANDOFF,
     (_HANDOFF, Trigger.ACCEPTED): _HUMAN,
     (_HANDOFF, Trigger.RESOLVED): _FOLLOW_UP,

@@ -27,6 +27,7 @@ class DeadlineName(StrEnum):
     FOLLOW_UP_REMINDER = "follow_up_reminder"
     FOLLOW_UP_DEADLINE = "follow_up_deadline"
     QUEUE_RECHECK = "queue_recheck"
+    ESCALATION_CHAIN = "escalation_chain"
 
 
 _LABELS = {
@@ -38,6 +39,7 @@ _LABELS = {
     DeadlineName.FOLLOW_UP_REMINDER: "follow-up reminder",
     DeadlineName.FOLLOW_UP_DEADLINE: "follow-up deadline",
     DeadlineName.QUEUE_RECHECK: "queued, routing again",
+    DeadlineName.ESCALATION_CHAIN: "escalation chain, next step",
 }
 
 
@@ -169,6 +171,11 @@ def case_deadlines(view: CaseView, policy: EscalationPolicy) -> list[Deadline]:
             _deadline(
                 DeadlineName.FOLLOW_UP_DEADLINE, view.follow_up_since, timers.follow_up_deadline
             )
+        )
+    if view.state is CaseState.HANDOFF and view.chain_wake_at is not None:
+        label = _LABELS[DeadlineName.ESCALATION_CHAIN]
+        out.append(
+            Deadline(name=DeadlineName.ESCALATION_CHAIN.value, at=view.chain_wake_at, summary=label)
         )
     waiting_states = (CaseState.AI_HANDLING, CaseState.HUMAN_HANDLING)
     if view.state in waiting_states and view.awaiting_customer_since is not None:

@@ -41,6 +41,11 @@ def _directory_case(policy: EscalationPolicy) -> CaseFile:
     return file
 
 
+def _timers(file: CaseFile) -> list[str]:
+    """The case's deadlines besides its escalation chain (tested on its own)."""
+    return [d.name for d in file.view.deadlines if d.name != "escalation_chain"]
+
+
 def _decision(agent: str | None, **fields: object) -> RoutingDecision:
     base: dict[str, object] = {
         "agent_id": agent,
@@ -70,7 +75,7 @@ def test_handoff_waits_for_routing_then_offers(policy: EscalationPolicy) -> None
     assert notes[1].body.startswith("Anna Schmidt (frontline) is joining this conversation")
     assert notes[1].channel == v.channel.value
     assert v.history[-1].cause == "offered to anna (1 other candidates)"
-    assert [d.name for d in v.deadlines] == ["accept_timeout"]
+    assert _timers(file) == ["accept_timeout"]
     file.accept(AcceptRequest(agent_id="anna"), at(2))
     assert file.take_directory_ops() == [DirectoryOp(kind="accept", offer=1)]
     file.resolve(ResolveRequest(by="anna", resolution="done"), at(3))
@@ -108,14 +113,18 @@ def test_nobody_available_queues_and_tells_the_supervisor_once(
     ]
     assert "within about 9 h" in notes[1].body
     assert v.history[-1].trigger == "queued" and "anna: team off shift" in v.history[-1].cause
-    assert [(d.name, d.at) for d in v.deadlines] == [("queue_recheck", shift)]
+    assert [(d.name, d.at) for d in v.deadlines if d.name != "escalation_chain"] == [
+        ("queue_recheck", shift)
+    ]
     # The recheck at the next shift routes again; still nobody: no second notice.
     file.deadline_due("queue_recheck", shift)
     assert v.route_needed
     file.routing_request(shift)
     assert file.routed(_decision(None), 2, shift) == []
     recheck = policy.routing.queue_recheck
-    assert [(d.name, d.at) for d in v.deadlines] == [("queue_recheck", shift + recheck)]
+    assert [(d.name, d.at) for d in v.deadlines if d.name != "escalation_chain"] == [
+        ("queue_recheck", shift + recheck)
+    ]
     file.agent_available()
     assert v.route_needed
 
@@ -167,7 +176,7 @@ async def test_a_queued_case_is_offered_when_an_agent_becomes_available(
         assert assessment.state is CaseState.HANDOFF
         view = await case.view()
         assert view.offered_to is None and view.queued_since is not None
-        assert [d.name for d in view.deadlines] == ["queue_recheck"]
+        assert "queue_recheck" in [d.name for d in view.deadlines]
         for _ in range(50):  # the notify activity runs beside the case
             if "nobody_available" in {n.event for n in store.outbox(case.case_id)}:
                 break
@@ -354,3 +363,44 @@ async def test_many_cases_at_once_never_exceed_capacity(
         assert all(loads[a].active_cases == 2 for a in ("anna", "ben", "clara"))
         for c in cases:
             await stop_if_running(time_env.client.get_workflow_handle(f"case-{c.case_id}"))
+
+
+def test_the_paths_escalation_chain_runs_while_the_case_waits(
+    policy: EscalationPolicy,
+) -> None:
+    file = open_case(policy)
+    file.view.routing = RoutingMode.DIRECTORY
+    message = IncomingMessage(message_id="m1", author="customer", text="this is fraud")
+    notes = file.record_message(message, [hit(policy, "fraud", "phrase 'fraud'")], at(1))[1]
+    v = file.view
+    assert ("chain_step", "compliance") in {(n.event, n.recipient) for n in notes}
+    assert v.history[-1].cause == "chain run 1, step 1: compliance"
+    assert v.chain_wake_at == at(6)
+    # Five minutes later the on-call of the compliance rotation hears of it.
+    later = file.deadline_due("escalation_chain", at(6))
+    on_call = policy.on_call["compliance-duty"].on_call(at(6))
+    assert [(n.recipient, n.recipient_kind) for n in later] == [(on_call, "on_call")]
+    # Once someone accepts, the chain stops.
+    file.routing_request(at(6))
+    file.routed(_decision("ingrid", team_id="compliance"), 1, at(6))
+    file.accept(AcceptRequest(agent_id="ingrid"), at(7))
+    assert "escalation_chain" not in [d.name for d in file.view.deadlines]
+
+
+async def test_escalation_chain_with_durable_timers(
+    on, time_env: WorkflowEnvironment, policy: EscalationPolicy, store: CaseStore
+) -> None:
+    async with on() as case:
+        await case.say("Someone used my card without my permission")
+        await time_env.sleep(timedelta(minutes=16))
+        view = await case.view()
+        steps = [e.cause for e in view.history if e.trigger.value == "chain_step"]
+        assert len(steps) == 3 and steps[-1].endswith("compliance-officer")
+        for _ in range(50):
+            recipients = {
+                n.recipient for n in store.outbox(case.case_id) if n.event == "chain_step"
+            }
+            if "compliance-officer" in recipients:
+                break
+            await asyncio.sleep(0.05)
+        assert {"compliance", "compliance-officer"} <= recipients
