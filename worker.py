@@ -59,6 +59,7 @@ def create_worker(
             detection.assess_message,
             records.notify,
             records.document_case,
+            records.customer_history,
             routing.reserve_agent,
             routing.update_assignments,
         ],

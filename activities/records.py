@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import structlog
 from temporalio import activity
 
 from baton.store import CaseStore
-from domain.models import CaseRecordBatch, Notification
+from domain.models import (
+    CaseRecordBatch,
+    CaseView,
+    CustomerHistoryRequest,
+    EarlierCase,
+    Notification,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -45,3 +53,19 @@ class RecordActivities:
             level=int(batch.view.level),
             revision=batch.revision,
         )
+
+    @activity.defn(name="customer_history")
+    def customer_history(self, request: CustomerHistoryRequest) -> list[EarlierCase]:
+        """The customer's most recent earlier cases, for the handoff package."""
+        rows = self._store.customer_cases(request.customer_id, request.case_id, request.limit)
+        return [
+            EarlierCase(
+                case_id=r.case_id,
+                subject=CaseView.model_validate_json(r.view_json).subject,
+                opened_at=r.opened_at if r.opened_at.tzinfo else r.opened_at.replace(tzinfo=UTC),
+                state=r.state,
+                level=r.level,
+                outcome=r.outcome,
+            )
+            for r in rows
+        ]

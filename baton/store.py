@@ -180,6 +180,17 @@ class CaseStore:
             return session.execute(stmt).first() is not None
 
     # ------------------------------------------------------------- reading
+    def customer_cases(self, customer_id: str, exclude: str, limit: int) -> list[CaseRow]:
+        """A customer's most recent cases (newest first), without ``exclude``."""
+        with Session(self.engine) as session:
+            stmt = (
+                select(CaseRow)
+                .where(CaseRow.customer_id == customer_id, CaseRow.case_id != exclude)
+                .order_by(CaseRow.opened_at.desc())  # type: ignore[attr-defined]
+                .limit(limit)
+            )
+            return list(session.exec(stmt))
+
     def case(self, case_id: str) -> CaseRow | None:
         """The stored record of ``case_id``."""
         with Session(self.engine) as session:

@@ -31,10 +31,12 @@ from domain.models import (
     CaseInput,
     CaseView,
     ConsultAnswer,
+    CustomerHistoryRequest,
     CustomerTier,
     Deadline,
     DeclineRequest,
     DirectoryOp,
+    EarlierCase,
     EscalateRequest,
     ExpertInput,
     FollowUp,
@@ -359,6 +361,21 @@ class CaseFile:
     @property
     def _directory(self) -> bool:
         return self.view.routing is RoutingMode.DIRECTORY
+
+    def history_request(self) -> CustomerHistoryRequest | None:
+        """At the first handoff under directory routing: look up the customer's earlier
+        cases for the handoff package (None once known)."""
+        v = self.view
+        if not self._directory or v.handoff_at is None or v.earlier_cases is not None:
+            return None
+        return CustomerHistoryRequest(customer_id=v.customer.id, case_id=v.case_id)
+
+    def set_earlier_cases(self, cases: list[EarlierCase]) -> list[Notification]:
+        """Keep the customer's earlier cases; the handoff package shows them."""
+        self.view.earlier_cases = cases
+        if self.view.handoff is not None:
+            self.view.handoff = self._handoff_package()
+        return []
 
     def take_directory_ops(self) -> list[DirectoryOp]:
         """The reservation changes since the last call (the workflow applies them)."""
@@ -903,6 +920,7 @@ class CaseFile:
             risk=v.risk,
             impact=self._impact(),
             expert_input=v.expert_input,
+            earlier_cases=v.earlier_cases or [],
         )
 
     def _impact(self) -> str:

@@ -251,6 +251,26 @@ class FollowUp(BaseModel):
     missing: list[str] = []
 
 
+class EarlierCase(BaseModel):
+    """One of the customer's earlier cases, as the handoff package shows it."""
+
+    case_id: str
+    subject: str
+    opened_at: datetime
+    state: CaseState
+    level: EscalationLevel
+    outcome: str | None = None
+
+
+class CustomerHistoryRequest(BaseModel):
+    """Input of the ``customer_history`` activity."""
+
+    customer_id: str
+    case_id: str
+    """The case asking, left out of the answer."""
+    limit: int = 5
+
+
 class HandoffPackage(BaseModel):
     """Everything the human needs to start without asking the customer again."""
 
@@ -270,6 +290,8 @@ class HandoffPackage(BaseModel):
     """The customer's request in a few sentences, extracted from the transcript."""
     impact: str = ""
     """What is at stake: severity, risk, VIP, money, SLA breaches so far."""
+    earlier_cases: list[EarlierCase] = []
+    """The customer's most recent earlier cases (directory routing)."""
     expert_input: list[ExpertInput] = []
     risk: float = 0.0
     """The predictive risk score when the case was handed over."""
@@ -354,6 +376,8 @@ class CaseView(BaseModel):
     """Directory routing: SLA time spent waiting on the customer at this tier (not counted)."""
     sla_warned: list[str] = []
     """Warnings already sent, as ``deadline@fraction@since``."""
+    earlier_cases: list[EarlierCase] | None = None
+    """Directory routing: the customer's earlier cases, looked up at the first handoff."""
     chain: ChainPosition | None = None
     """Directory routing: where the case stands in its path's escalation chain."""
     chain_wake_at: datetime | None = None

@@ -404,3 +404,27 @@ async def test_escalation_chain_with_durable_timers(
                 break
             await asyncio.sleep(0.05)
         assert {"compliance", "compliance-officer"} <= recipients
+
+
+async def test_the_handoff_package_shows_the_customers_earlier_cases(
+    time_env: WorkflowEnvironment, policy: EscalationPolicy, store: CaseStore, executor
+) -> None:
+    async with running_worker(time_env.client, policy, store, executor) as worker:
+        baton = BatonClient(time_env.client, worker.task_queue)
+        earlier = new_case()
+        await baton.start_case(earlier)
+        for _ in range(100):  # documented by its activity beside the case
+            if store.case(earlier.case_id) is not None:
+                break
+            await asyncio.sleep(0.05)
+        later = new_case()
+        await baton.start_case(later)
+        await baton.post_message(
+            later.case_id, {"message_id": "m1", "author": "customer", "text": "talk to a human"}
+        )
+        view = await baton.case(later.case_id)
+        assert view.handoff is not None
+        assert [c.case_id for c in view.handoff.earlier_cases] == [earlier.case_id]
+        assert view.handoff.earlier_cases[0].subject == earlier.subject
+        for case in (earlier, later):
+            await stop_if_running(time_env.client.get_workflow_handle(f"case-{case.case_id}"))

@@ -516,6 +516,16 @@ class CaseWorkflow:
         if file.view.state is not CaseState.HANDOFF:
             file.view.route_needed = False
             return
+        history = file.history_request()
+        if history is not None:  # first handoff: the agent sees the customer's earlier cases
+            cases = await workflow.execute_activity_method(
+                RecordActivities.customer_history,
+                history,
+                start_to_close_timeout=timeout,
+                retry_policy=self._side_effect_retry(),
+                summary="look up the customer's earlier cases",
+            )
+            self._apply(lambda _now: file.set_earlier_cases(cases))
         request = file.routing_request(workflow.now())
         offer = file.view.offer_no
         decision = await workflow.execute_activity_method(
