@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Column, Engine, Text, case, update
+from sqlalchemy import Column, Engine, Text, and_, case, func, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, Session, SQLModel, select
 
@@ -67,6 +67,16 @@ class AssignmentRow(SQLModel, table=True):
     released_at: datetime | None = None
 
 
+class QueueRow(SQLModel, table=True):
+    """A case waiting because nobody could take it, for its place in the line."""
+
+    __tablename__ = "queue"
+    case_id: str = Field(primary_key=True)
+    path: str = Field(index=True)
+    tier: str
+    since: datetime
+
+
 class DirectoryError(ValueError):
     """A directory change that cannot be made; the message says why."""
 
@@ -92,7 +102,12 @@ class DirectoryStore:
     def __init__(self, engine: Engine) -> None:
         """Use ``engine`` (the case store's) and create missing tables."""
         self.engine = engine
-        tables = [TeamRow.__table__, AgentRow.__table__, AssignmentRow.__table__]  # type: ignore[attr-defined]
+        tables = [
+            TeamRow.__table__,  # type: ignore[attr-defined]
+            AgentRow.__table__,  # type: ignore[attr-defined]
+            AssignmentRow.__table__,  # type: ignore[attr-defined]
+            QueueRow.__table__,  # type: ignore[attr-defined]
+        ]
         SQLModel.metadata.create_all(engine, tables=tables)
 
     def _insert(self) -> Any:
@@ -208,7 +223,8 @@ class DirectoryStore:
                     )
                 decision = route(self.directory(), self.loads(), request, strategy, vip_first)
                 if decision.agent_id is None:
-                    return decision
+                    position = self._enqueue(session, request)
+                    return decision.model_copy(update={"queue_position": position})
                 taken = session.execute(
                     update(AgentRow)
                     .where(AgentRow.id == decision.agent_id)  # type: ignore[arg-type]
@@ -217,6 +233,9 @@ class DirectoryStore:
                 )
                 if taken.rowcount != 1:
                     continue  # someone took the last slot meanwhile: route again
+                queued = session.get(QueueRow, request.case_id)
+                if queued is not None:
+                    session.delete(queued)
                 session.add(
                     AssignmentRow(
                         case_id=request.case_id,
@@ -228,6 +247,42 @@ class DirectoryStore:
                 )
                 return decision
         raise DirectoryError(f"could not reserve an agent for {request.case_id}: contention")
+
+    @staticmethod
+    def _enqueue(session: Session, request: RoutingRequest) -> int:
+        """Put the case in line for its path and tier (once); its 1-based position (a
+        snapshot: cases queued in the same instant by other workers may not be counted)."""
+        row = session.get(QueueRow, request.case_id)
+        if row is None:
+            row = QueueRow(
+                case_id=request.case_id,
+                path=request.path,
+                tier=request.tier.value,
+                since=request.at,
+            )
+            session.add(row)
+            session.flush()
+        ahead = session.exec(
+            select(func.count())
+            .select_from(QueueRow)
+            .where(
+                QueueRow.path == row.path,
+                QueueRow.tier == row.tier,
+                # Earlier first; the same instant breaks by case id.
+                or_(
+                    QueueRow.since < row.since,  # type: ignore[arg-type,operator]
+                    and_(QueueRow.since == row.since, QueueRow.case_id < row.case_id),  # type: ignore[arg-type,operator]
+                ),
+            )
+        ).one()
+        return int(ahead) + 1
+
+    def queue_length(self, path: str, tier: str) -> int:
+        """Cases waiting for an agent of ``path`` at ``tier``."""
+        with Session(self.engine) as session:
+            stmt = select(func.count()).select_from(QueueRow)
+            stmt = stmt.where(QueueRow.path == path, QueueRow.tier == tier)
+            return int(session.exec(stmt).one())
 
     def accept(self, case_id: str, offer: int) -> None:
         """The offered agent accepted: the slot stays held until the case lets go."""
@@ -247,6 +302,10 @@ class DirectoryStore:
             if offer is not None:
                 stmt = stmt.where(AssignmentRow.offer == offer)
             rows = list(session.exec(stmt))
+            if offer is None:  # the case ends or moves on: out of any line too
+                queued = session.get(QueueRow, case_id)
+                if queued is not None:
+                    session.delete(queued)
             for row in rows:
                 row.status, row.released_at = "released", now
                 session.execute(

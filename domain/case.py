@@ -433,7 +433,7 @@ class CaseFile:
         v.offered_at_tier = [*v.offered_at_tier, agent]
         v.assigned_team = decision.team_id or v.assigned_team
         v.team_calendar, v.team_supervisor = decision.calendar, decision.supervisor
-        v.queued_since = v.queue_recheck_at = None
+        v.queued_since = v.queue_recheck_at = v.queue_position = None
         v.handoffs += 1
         others = len(decision.candidates) - 1
         self._record(Trigger.OFFERED, now, f"offered to {agent} ({others} other candidates)")
@@ -463,11 +463,13 @@ class CaseFile:
         v = self.view
         v.offered_to = v.offered_at = None
         v.queue_recheck_at = decision.retry_at or now + self.policy.routing.queue_recheck
+        v.queue_position = decision.queue_position
         if v.queued_since is not None:
             return []  # still waiting; the supervisor already knows
         v.queued_since = now
         why = "; ".join(f"{a}: {r}" for a, r in sorted(decision.passed_over.items())[:5])
-        self._record(Trigger.QUEUED, now, f"nobody available ({why or 'no team serves it'})")
+        place = f", place {decision.queue_position} in line" if decision.queue_position else ""
+        self._record(Trigger.QUEUED, now, f"nobody available{place} ({why or 'no team serves it'})")
         supervisor = decision.supervisor or self._staff().supervisor
         out = [self._supervisor_notice("nobody_available", supervisor, decision)]
         if "queued" not in v.customer_told:
@@ -614,6 +616,7 @@ class CaseFile:
             if v.offered_to or v.assigned_agent:
                 self.directory_ops.append(DirectoryOp(kind="release"))
             v.offered_at_tier, v.queued_since, v.queue_recheck_at = [], None, None
+            v.queue_position = None
             v.resolution_paused = timedelta(0)  # a new tier, a new clock
         v.tier, v.assigned_team = staff.tier, staff.team
         v.assigned_agent, v.offered_to, v.offer_index = None, None, 0
@@ -795,6 +798,7 @@ class CaseFile:
         if self._directory and v.handoff_at is not None:
             self.directory_ops.append(DirectoryOp(kind="release"))  # however the case ends
             v.route_needed, v.queued_since, v.queue_recheck_at = False, None, None
+            v.queue_position = None
         self._record(trigger, now, cause)
 
     def _follow_up_complete(self) -> bool:

@@ -384,6 +384,8 @@ class CaseView(BaseModel):
     customer_told: list[str] = []
     """Directory routing: which handoff messages the customer has had ("queued", "offered")."""
     queued_since: datetime | None = None
+    queue_position: int | None = None
+    """Directory routing: place in the line for the path and tier while nobody is free."""
     queue_recheck_at: datetime | None = None
     """Nobody could take the case: when routing tries again (next shift) at the latest."""
     pending_escalation: ReasonHit | None = None

@@ -77,6 +77,8 @@ class RoutingDecision(BaseModel):
     """The chosen team's working hours: its SLA clocks count them."""
     retry_at: datetime | None = None
     """Nobody free: when the next serving team's shift starts (None: one is working now)."""
+    queue_position: int | None = None
+    """Nobody free: the case's place in the line for its path and tier (1 = next)."""
 
 
 def serving_teams(directory: Directory, request: RoutingRequest) -> list[Team]:

@@ -358,7 +358,10 @@ async def test_many_cases_at_once_never_exceed_capacity(
         views = [await baton.case(c.case_id) for c in cases]
         offered = [v.offered_to for v in views if v.offered_to]
         assert sorted(offered) == ["anna", "anna", "ben", "ben", "clara", "clara"]
-        assert sum(v.queued_since is not None for v in views) == 6
+        queued = [v for v in views if v.queued_since is not None]
+        assert len(queued) == 6 and all(1 <= (v.queue_position or 0) <= 6 for v in queued)
+        assert all("in line" in v.history[-1].cause for v in queued)
+        assert directory.queue_length("customer_support", "frontline") == 6
         loads = directory.loads()
         assert all(loads[a].active_cases == 2 for a in ("anna", "ben", "clara"))
         for c in cases:

@@ -2,7 +2,7 @@
 exceeds capacity or leaks, on SQLite and on the local PostgreSQL."""
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -141,3 +141,26 @@ def test_a_bad_directory_file_names_the_problem(
     bad.write_text(text.replace(old, new, 1))
     with pytest.raises(ConfigError, match=named):
         read_directory(bad)
+
+
+def test_cases_nobody_can_take_wait_in_line(directory_store: DirectoryStore) -> None:
+    for agent in ("anna", "ben", "clara"):
+        directory_store.set_presence(agent, Presence.AWAY)
+    positions = [
+        directory_store.reserve(
+            _request(f"C-q{i}", at=MONDAY_MORNING + timedelta(seconds=i)),
+            1,
+            RoutingStrategy.LEAST_LOADED,
+            True,
+        ).queue_position
+        for i in range(3)
+    ]
+    assert positions == [1, 2, 3]
+    # Asking again keeps the place; the first in line leaves when routed or closed.
+    again = directory_store.reserve(_request("C-q1"), 2, RoutingStrategy.LEAST_LOADED, True)
+    assert again.queue_position == 2
+    directory_store.release("C-q0")
+    assert directory_store.queue_length("customer_support", "frontline") == 2
+    directory_store.set_presence("anna", Presence.AVAILABLE)
+    assert _reserve(directory_store, "C-q1", offer=3) == "anna"
+    assert directory_store.queue_length("customer_support", "frontline") == 1
