@@ -30,5 +30,7 @@ class RoutingActivities:
         for op in changes.ops:
             if op.kind == "accept" and op.offer is not None:
                 self._directory.accept(changes.case_id, op.offer)
-            else:
+            elif op.kind == "performance" and op.agent and op.path and op.minutes is not None:
+                self._directory.record_resolution(changes.case_id, op.agent, op.path, op.minutes)
+            elif op.kind == "release":
                 self._directory.release(changes.case_id, op.offer)

@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, Session, SQLModel, select
 
 from baton.settings import ConfigError, describe
-from domain.directory import Agent, Directory, Presence, Team
+from domain.directory import Agent, Directory, Performance, Presence, Team
 from domain.policy import RoutingStrategy
 from domain.routing import AgentLoad, RoutingDecision, RoutingRequest, route
 
@@ -77,6 +77,16 @@ class QueueRow(SQLModel, table=True):
     since: datetime
 
 
+class ResolutionRow(SQLModel, table=True):
+    """How long an agent took to resolve one case: the source of their performance."""
+
+    __tablename__ = "resolution_record"
+    case_id: str = Field(primary_key=True)
+    agent_id: str = Field(index=True)
+    path: str
+    minutes: float
+
+
 class DirectoryError(ValueError):
     """A directory change that cannot be made; the message says why."""
 
@@ -107,6 +117,7 @@ class DirectoryStore:
             AgentRow.__table__,  # type: ignore[attr-defined]
             AssignmentRow.__table__,  # type: ignore[attr-defined]
             QueueRow.__table__,  # type: ignore[attr-defined]
+            ResolutionRow.__table__,  # type: ignore[attr-defined]
         ]
         SQLModel.metadata.create_all(engine, tables=tables)
 
@@ -276,6 +287,30 @@ class DirectoryStore:
             )
         ).one()
         return int(ahead) + 1
+
+    def record_resolution(self, case_id: str, agent_id: str, path: str, minutes: float) -> None:
+        """Count a resolved case in the agent's record on ``path`` (once per case)."""
+        with Session(self.engine) as session, session.begin():
+            if session.get(ResolutionRow, case_id) is not None:
+                return  # a retried activity
+            session.add(
+                ResolutionRow(case_id=case_id, agent_id=agent_id, path=path, minutes=minutes)
+            )
+            session.flush()
+            row = session.get(AgentRow, agent_id)
+            if row is None:
+                return  # removed meanwhile: the record stays for the reports
+            stmt = select(func.count(), func.avg(ResolutionRow.minutes)).where(
+                ResolutionRow.agent_id == agent_id, ResolutionRow.path == path
+            )
+            count, mean = session.exec(stmt).one()
+            agent = _agent(row)
+            old = agent.performance.get(path, Performance())
+            record = old.model_copy(
+                update={"cases": int(count), "mean_resolution_minutes": round(float(mean), 1)}
+            )
+            agent = agent.model_copy(update={"performance": {**agent.performance, path: record}})
+            row.agent_json = agent.model_dump_json()
 
     def queue_length(self, path: str, tier: str) -> int:
         """Cases waiting for an agent of ``path`` at ``tier``."""

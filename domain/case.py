@@ -799,6 +799,14 @@ class CaseFile:
             self.directory_ops.append(DirectoryOp(kind="release"))  # however the case ends
             v.route_needed, v.queued_since, v.queue_recheck_at = False, None, None
             v.queue_position = None
+            if v.outcome is Outcome.RESOLVED_BY_HUMAN and v.assigned_agent and v.accepted_at:
+                # The agent's record on this path feeds best-performance routing.
+                minutes = (now - v.accepted_at).total_seconds() / 60
+                self.directory_ops.append(
+                    DirectoryOp(
+                        kind="performance", agent=v.assigned_agent, path=v.path, minutes=minutes
+                    )
+                )
         self._record(trigger, now, cause)
 
     def _follow_up_complete(self) -> bool:

@@ -309,9 +309,13 @@ class RoutingMode(StrEnum):
 class DirectoryOp(BaseModel):
     """A change to the case's reservations in the directory, done by an activity."""
 
-    kind: Literal["accept", "release"]
+    kind: Literal["accept", "release", "performance"]
     offer: int | None = None
     """The offer concerned; ``None`` releases every reservation of the case."""
+    agent: str | None = None
+    path: str | None = None
+    minutes: float | None = None
+    """``performance``: the agent resolved a case of ``path`` in this many minutes."""
 
 
 class CaseView(BaseModel):

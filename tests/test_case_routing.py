@@ -79,7 +79,10 @@ def test_handoff_waits_for_routing_then_offers(policy: EscalationPolicy) -> None
     file.accept(AcceptRequest(agent_id="anna"), at(2))
     assert file.take_directory_ops() == [DirectoryOp(kind="accept", offer=1)]
     file.resolve(ResolveRequest(by="anna", resolution="done"), at(3))
-    assert file.take_directory_ops() == [DirectoryOp(kind="release")]
+    assert file.take_directory_ops() == [
+        DirectoryOp(kind="release"),
+        DirectoryOp(kind="performance", agent="anna", path="customer_support", minutes=1.0),
+    ]
 
 
 def test_expired_offer_releases_and_excludes_the_agent(policy: EscalationPolicy) -> None:
@@ -159,9 +162,14 @@ async def test_offers_follow_load_and_release_it_however_the_case_ends(
         loads = directory.loads()
         assert (loads["anna"].active_cases, loads["ben"].active_cases) == (0, 1)
         await case.accept("ben")
+        await time_env.sleep(timedelta(minutes=20))  # within the first-response SLA
         await case.resolve("ben", escalation_necessary=True)
         assert directory.loads()["ben"].active_cases == 0
         assert directory.active_assignments() == []
+        # The resolution feeds ben's record on the path (best-performance routing).
+        ben = next(a for a in directory.directory().agents if a.id == "ben")
+        record = ben.performance["customer_support"]
+        assert record.cases == 1 and 20 <= (record.mean_resolution_minutes or 0) < 21
 
 
 async def test_a_queued_case_is_offered_when_an_agent_becomes_available(

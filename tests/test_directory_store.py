@@ -164,3 +164,16 @@ def test_cases_nobody_can_take_wait_in_line(directory_store: DirectoryStore) -> 
     directory_store.set_presence("anna", Presence.AVAILABLE)
     assert _reserve(directory_store, "C-q1", offer=3) == "anna"
     assert directory_store.queue_length("customer_support", "frontline") == 1
+
+
+def test_resolutions_make_the_performance_record_once_per_case(
+    directory_store: DirectoryStore,
+) -> None:
+    directory_store.record_resolution("C-1", "dora", "customer_support", 30.0)
+    directory_store.record_resolution("C-1", "dora", "customer_support", 30.0)  # a retry
+    directory_store.record_resolution("C-2", "dora", "customer_support", 60.0)
+    dora = next(a for a in directory_store.directory().agents if a.id == "dora")
+    record = dora.performance["customer_support"]
+    # 80 cases from the file are replaced by what the store has seen: 2, averaging 45.
+    assert (record.cases, record.mean_resolution_minutes) == (2, 45.0)
+    assert record.reopen_rate == 0.09  # kept from the directory file
