@@ -388,10 +388,11 @@ class CaseFile:
         assert v.tier is not None
         v.offer_no += 1
         v.route_needed = False
-        skills = sorted(
-            {skill for r in v.reasons if r.name in self.policy.reasons
-             for skill in self.policy.reasons[r.name].skills}
-        )  # fmt: skip
+        # The skills of the strongest reason on the case's path: a union of every
+        # reason's skills could ask for a person who does not exist.
+        top = strongest(r for r in v.reasons if r.path == v.path)
+        rule = self.policy.reasons.get(top.name) if top else None
+        skills = sorted(rule.skills) if rule else []
         return RoutingRequest(
             case_id=v.case_id,
             path=v.path,
@@ -416,6 +417,9 @@ class CaseFile:
             return self._done(self._offer_to(decision, now))
         if v.offered_at_tier and not decision.candidates:
             return self._done(self._nobody_accepted_at_tier(decision, now))
+        if _nobody_here_can(decision) and v.tier and self._path().above(v.tier):
+            # Waiting would not help: nobody at this tier has the skills (or serves it).
+            return self._done(self._raise_tier(now, f"no {v.tier.value} can take it"))
         return self._done(self._queue(decision, now))
 
     def agent_available(self) -> list[Notification]:
@@ -488,10 +492,10 @@ class CaseFile:
             body = table[language].format(name=v.customer.name or "", tier=tier, **values)
         else:  # a policy without these texts: the general handoff message
             body = texts.customer_handoff[language].format(name=v.customer.name or "", tier=tier)
+        event = f"handoff_customer_{moment}"
         return self._notification(
-            f"handoff_customer_{moment}", v.customer.id, "customer", body, values,
-            channel=v.channel.value,
-        )  # fmt: skip
+            event, v.customer.id, "customer", body, dict(values), channel=v.channel.value
+        )
 
     def _supervisor_notice(
         self, event: str, supervisor: str, decision: RoutingDecision
@@ -502,9 +506,12 @@ class CaseFile:
             supervisor,
             "supervisor",
             f"[{v.case_id}] No agent can take the case ({v.path}, {v.severity.value})",
-            {"team": decision.team_id, "passed_over": decision.passed_over,
-             "retry_at": decision.retry_at.isoformat() if decision.retry_at else None},
-        )  # fmt: skip
+            {
+                "team": decision.team_id,
+                "passed_over": decision.passed_over,
+                "retry_at": decision.retry_at.isoformat() if decision.retry_at else None,
+            },
+        )
 
     def _continue_chain(self, deadline: Deadline, now: datetime) -> list[Notification]:
         assert self.view.chain is not None
@@ -995,6 +1002,14 @@ class CaseFile:
             body=subject,
             context=context,
         )
+
+
+def _nobody_here_can(decision: RoutingDecision) -> bool:
+    """No team serves the case at this tier, or every agent lacks a skill it needs."""
+    reasons = decision.passed_over.values()
+    return decision.team_id is None or (
+        bool(decision.passed_over) and all(r.startswith("lacks skill") for r in reasons)
+    )
 
 
 SUMMARIZER: Summarizer = ExtractiveSummarizer()

@@ -106,9 +106,10 @@ class Directory(_Strict):
 
 def directory_from_policy(policy: EscalationPolicy) -> Directory:
     """A directory equivalent to the policy's agent lists: every tier staffed around
-    the clock in every language and channel (the routing before the directory existed,
-    and a predictable directory for tests)."""
+    the clock in every language and channel by agents with every skill the reasons ask
+    for (the routing before the directory existed, and a predictable directory for tests)."""
     always = BusinessCalendar(around_the_clock=True)
+    every_skill = {skill: 3 for rule in policy.reasons.values() for skill in rule.skills}
     teams: dict[str, Team] = {}
     agents: dict[str, Agent] = {}
     for path_name, path in policy.paths.items():
@@ -132,6 +133,7 @@ def directory_from_policy(policy: EscalationPolicy) -> Directory:
                         name=agent_id,
                         team=team_id,
                         languages=list(Language),
+                        skills=every_skill,
                         max_cases=100,
                     ),
                 )

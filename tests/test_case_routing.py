@@ -439,3 +439,26 @@ async def test_the_handoff_package_shows_the_customers_earlier_cases(
         assert view.handoff.earlier_cases[0].subject == earlier.subject
         for case in (earlier, later):
             await stop_if_running(time_env.client.get_workflow_handle(f"case-{case.case_id}"))
+
+
+def test_skills_come_from_the_reason_and_a_skill_gap_goes_up_a_tier(
+    policy: EscalationPolicy,
+) -> None:
+    file = open_case(policy)
+    file.view.routing = RoutingMode.DIRECTORY
+    message = IncomingMessage(message_id="m1", author="customer", text="my lawyer will sue")
+    file.record_message(message, [hit(policy, "legal_threat", "phrase 'lawyer'")], at(1))
+    request = file.routing_request(at(1))
+    assert (request.path, request.tier, request.skills) == (
+        "compliance",
+        Tier.SPECIALIST,
+        ["legal"],
+    )
+    gap = _decision(
+        None,
+        team_id="compliance",
+        passed_over={"ingrid": "lacks skill legal", "jonas": "lacks skill legal"},
+    )
+    file.routed(gap, 1, at(1))
+    assert file.view.tier is Tier.MANAGEMENT and file.view.route_needed
+    assert file.view.history[-1].cause == "no specialist can take it"
