@@ -144,6 +144,18 @@ def accept(case_id: str, agent_id: str, as_json: JsonFlag = False) -> None:
     _show_result(_run(lambda c: c.accept(case_id, agent_id)), as_json)
 
 
+@case_app.command("consult-answer")
+def consult_answer(
+    case_id: str,
+    by: Annotated[str, typer.Option("--by", help="The expert answering.")],
+    reason: Annotated[str, typer.Option("--reason", help="The reason the AI asked about.")],
+    answer: Annotated[str, typer.Argument(help="The expert's input for the AI.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Answer the AI's request for input (level 1); the answer stays on the case."""
+    _show_result(_run(lambda c: c.consult_answer(case_id, by, reason, answer)), as_json)
+
+
 @case_app.command("decline")
 def decline(
     case_id: str,

@@ -76,6 +76,13 @@ async def test_case_start_message_show(dev_env, cli_env, policy, store, executor
         code, out, err = await _baton(env, "case", "show", case_id)
         assert code == 0 and "HANDOFF" in out and "acceptance timeout, critical" in out
 
+        code, _, err = await _baton(env, "case", "decline", case_id, "jonas")
+        assert code == 1 and "offered to ingrid, not to jonas" in err
+        code, _, err = await _baton(
+            env, "case", "consult-answer", case_id, "no consult", "--by", "x", "--reason", "fraud"
+        )
+        assert code == 1 and "no consult on 'fraud'" in err
+
         code, _, err = await _baton(env, "case", "accept", case_id, "jonas")
         assert code == 1 and "offered to ingrid, not to jonas" in err
         code, out, err = await _baton(env, "case", "accept", case_id, "ingrid")
