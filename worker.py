@@ -62,6 +62,7 @@ def create_worker(
             records.customer_history,
             routing.reserve_agent,
             routing.update_assignments,
+            routing.claim_agent,
         ],
         activity_executor=executor,
     )

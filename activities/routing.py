@@ -7,7 +7,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from baton.directory import DirectoryStore
-from domain.routing import AssignmentChanges, ReserveRequest, RoutingDecision
+from domain.routing import AssignmentChanges, ClaimRequest, ReserveRequest, RoutingDecision
 
 
 class RoutingActivities:
@@ -23,6 +23,11 @@ class RoutingActivities:
         return self._directory.reserve(
             reserve.request, reserve.offer, reserve.routing.strategy, reserve.routing.vip_team_first
         )
+
+    @activity.defn(name="claim_agent")
+    def claim_agent(self, claim: ClaimRequest) -> bool:
+        """Hold a slot for a broadcast accept; False if the agent is at capacity now."""
+        return self._directory.claim(claim.case_id, claim.offer, claim.agent_id)
 
     @activity.defn(name="update_assignments")
     def update_assignments(self, changes: AssignmentChanges) -> None:

@@ -319,6 +319,32 @@ class DirectoryStore:
             stmt = stmt.where(QueueRow.path == path, QueueRow.tier == tier)
             return int(session.exec(stmt).one())
 
+    def claim(self, case_id: str, offer: int, agent_id: str) -> bool:
+        """Hold one slot of ``agent_id`` for the case's ``offer`` if they are below capacity
+        (a broadcast accept); idempotent per (case, offer)."""
+        with Session(self.engine) as session, session.begin():
+            existing = session.get(AssignmentRow, (case_id, offer))
+            if existing is not None:
+                return existing.agent_id == agent_id
+            taken = session.execute(
+                update(AgentRow)
+                .where(AgentRow.id == agent_id)  # type: ignore[arg-type]
+                .where(AgentRow.active_cases < AgentRow.max_cases)  # type: ignore[arg-type]
+                .values(active_cases=AgentRow.active_cases + 1)
+            )
+            if taken.rowcount != 1:
+                return False
+            session.add(
+                AssignmentRow(
+                    case_id=case_id,
+                    offer=offer,
+                    agent_id=agent_id,
+                    status="offered",
+                    offered_at=datetime.now(UTC),
+                )
+            )
+            return True
+
     def accept(self, case_id: str, offer: int) -> None:
         """The offered agent accepted: the slot stays held until the case lets go."""
         with Session(self.engine) as session, session.begin():

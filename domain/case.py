@@ -162,8 +162,20 @@ class CaseFile:
         v = self.view
         if v.state is not CaseState.HANDOFF:
             raise CaseRuleViolation(f"case is {v.state.value}, not offered to anyone")
-        if request.agent_id != v.offered_to:
+        if request.agent_id != v.offered_to and request.agent_id not in v.broadcast_to:
             raise CaseRuleViolation(f"case is offered to {v.offered_to}, not to {request.agent_id}")
+
+    def needs_claim(self, request: AcceptRequest) -> bool:
+        """A broadcast accept by someone other than the reserved agent: their slot must be
+        claimed (within capacity) before the accept applies."""
+        return (
+            request.agent_id != self.view.offered_to and request.agent_id in self.view.broadcast_to
+        )
+
+    def claim_offer(self) -> int:
+        """The offer number for a broadcast claim."""
+        self.view.offer_no += 1
+        return self.view.offer_no
 
     def check_decline(self, request: DeclineRequest) -> None:
         """Only the agent the case is offered to may decline it."""
@@ -264,13 +276,22 @@ class CaseFile:
         self._refresh_deadlines()
         return self._assessment(hits), out
 
-    def accept(self, request: AcceptRequest, now: datetime) -> list[Notification]:
-        """The offered agent accepts: the human owns the case from now on."""
+    def accept(
+        self, request: AcceptRequest, now: datetime, claimed_offer: int | None = None
+    ) -> list[Notification]:
+        """The offered agent accepts: the human owns the case from now on.
+
+        ``claimed_offer``: a broadcast accept whose slot the workflow claimed; the slot
+        reserved for the first candidate is given back.
+        """
         self.check_accept(request)
         v = self.view
         if self._directory:
-            self.directory_ops.append(DirectoryOp(kind="accept", offer=v.offer_no))
-        v.assigned_agent, v.offered_to = request.agent_id, None
+            if claimed_offer is not None:
+                self.directory_ops.append(DirectoryOp(kind="release", offer=v.reserved_offer))
+            offer = claimed_offer or v.reserved_offer
+            self.directory_ops.append(DirectoryOp(kind="accept", offer=offer))
+        v.assigned_agent, v.offered_to, v.broadcast_to = request.agent_id, None, []
         v.accepted_at, v.first_response_at, v.awaiting_customer_since = now, None, None
         self._record(Trigger.ACCEPTED, now, f"accepted by {request.agent_id}")
         return self._done([])
@@ -433,8 +454,9 @@ class CaseFile:
         v = self.view
         agent = decision.agent_id
         assert agent is not None
-        v.offered_to, v.offered_at = agent, now
-        v.offered_at_tier = [*v.offered_at_tier, agent]
+        v.offered_to, v.offered_at, v.reserved_offer = agent, now, v.offer_no
+        v.broadcast_to = decision.candidates[1:] if self.policy.routing.broadcast else []
+        v.offered_at_tier = [*v.offered_at_tier, agent, *v.broadcast_to]
         v.assigned_team = decision.team_id or v.assigned_team
         v.team_calendar, v.team_supervisor = decision.calendar, decision.supervisor
         v.queued_since = v.queue_recheck_at = v.queue_position = None
@@ -442,6 +464,8 @@ class CaseFile:
         others = len(decision.candidates) - 1
         self._record(Trigger.OFFERED, now, f"offered to {agent} ({others} other candidates)")
         out = self._offer_notice(agent)
+        for other in v.broadcast_to:  # the first to accept takes it
+            out += self._offer_notice(other)
         if "offered" not in v.customer_told:
             role = decision.agent_title or (v.tier.value if v.tier else "")
             out.append(
@@ -636,6 +660,7 @@ class CaseFile:
             # The workflow reserves an agent through the routing activity, then calls
             # :meth:`routed`; until then nobody holds the offer.
             v.route_needed, v.offered_to, v.offered_at = True, None, None
+            v.broadcast_to = []
             return []
         agent = self._staff().agents[v.offer_index % len(self._staff().agents)]
         v.offered_to, v.offered_at = agent, now
@@ -675,7 +700,7 @@ class CaseFile:
         v = self.view
         staff = self._staff()
         if self._directory:
-            self.directory_ops.append(DirectoryOp(kind="release", offer=v.offer_no))
+            self.directory_ops.append(DirectoryOp(kind="release", offer=v.reserved_offer))
             return self._offer(now)
         v.offer_index += 1
         if v.offer_index < len(staff.agents):

@@ -371,6 +371,10 @@ class CaseView(BaseModel):
     route_needed: bool = False
     """Directory routing: the workflow must reserve an agent for offer ``offer_no``."""
     offer_no: int = 0
+    reserved_offer: int = 0
+    """The offer whose reservation ``offered_to`` holds."""
+    broadcast_to: list[str] = []
+    """Broadcast offers: everyone the case is offered to besides ``offered_to``."""
     offered_at_tier: list[str] = []
     """Agents this case was offered to at its current tier (not offered again there)."""
     team_calendar: BusinessCalendar | None = None

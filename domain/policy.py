@@ -246,6 +246,9 @@ class Routing(_Strict):
     strategy: RoutingStrategy = RoutingStrategy.LEAST_LOADED
     vip_team_first: bool = True
     """VIP cases go to a VIP team of the path and tier first, when one has someone free."""
+    broadcast: bool = False
+    """Offer to every candidate of the tier at once; the first to accept takes the case
+    (its slot is claimed at the accept, within capacity)."""
     queue_recheck: Positive = timedelta(minutes=15)
     """A queued case tries routing again after this at the latest (and at once when an
     agent becomes available, or when the next shift starts)."""

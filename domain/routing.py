@@ -53,6 +53,14 @@ class ReserveRequest(BaseModel):
     routing: Routing
 
 
+class ClaimRequest(BaseModel):
+    """Input of the ``claim_agent`` activity: hold a slot of ``agent_id`` for ``offer``."""
+
+    case_id: str
+    offer: int
+    agent_id: str
+
+
 class AssignmentChanges(BaseModel):
     """Input of the ``update_assignments`` activity: accepts and releases, in order."""
 

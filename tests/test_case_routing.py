@@ -462,3 +462,53 @@ def test_skills_come_from_the_reason_and_a_skill_gap_goes_up_a_tier(
     file.routed(gap, 1, at(1))
     assert file.view.tier is Tier.MANAGEMENT and file.view.route_needed
     assert file.view.history[-1].cause == "no specialist can take it"
+
+
+def _broadcast(policy: EscalationPolicy) -> EscalationPolicy:
+    routing = policy.routing.model_copy(update={"broadcast": True})
+    return policy.model_copy(update={"routing": routing})
+
+
+def test_broadcast_offers_everyone_and_the_first_to_accept_takes_it(
+    policy: EscalationPolicy,
+) -> None:
+    file = _directory_case(_broadcast(policy))
+    file.routing_request(at(1))
+    notes = file.routed(_decision("anna", candidates=["anna", "ben", "clara"]), 1, at(1))
+    offers = [n.recipient for n in notes if n.event == "case_offered"]
+    assert offers == ["anna", "ben", "clara"] and file.view.broadcast_to == ["ben", "clara"]
+    request = AcceptRequest(agent_id="ben")
+    assert file.needs_claim(request) and not file.needs_claim(AcceptRequest(agent_id="anna"))
+    offer = file.claim_offer()
+    file.accept(request, at(2), claimed_offer=offer)
+    assert file.take_directory_ops() == [
+        DirectoryOp(kind="release", offer=1),  # anna's reservation goes back
+        DirectoryOp(kind="accept", offer=2),
+    ]
+    assert file.view.assigned_agent == "ben" and file.view.broadcast_to == []
+    with pytest.raises(CaseRuleViolation):
+        file.check_accept(AcceptRequest(agent_id="clara"))
+
+
+async def test_broadcast_accept_claims_a_slot_within_capacity(
+    time_env: WorkflowEnvironment, policy: EscalationPolicy, store: CaseStore, executor
+) -> None:
+    directory = DirectoryStore(store.engine)
+    directory.seed(directory_from_policy(policy))
+    async with case_on(time_env, _broadcast(policy), store, executor) as case:
+        await case.say("I want to talk to a human")
+        view = await case.view()
+        assert (view.offered_to, view.broadcast_to) == ("anna", ["ben", "clara"])
+        # ben is full by now (another case took his last slots): his accept is refused.
+        for i in range(100):
+            if not directory.claim(f"other-{i}", 1, "ben"):
+                break
+        with pytest.raises(CaseRequestRejected, match="ben is at capacity"):
+            await case.accept("ben")
+        view = await case.accept("clara")
+        assert (view.state, view.assigned_agent) == (CaseState.HUMAN_HANDLING, "clara")
+        loads = directory.loads()
+        assert (loads["anna"].active_cases, loads["clara"].active_cases) == (0, 1)
+        assert [
+            a.agent_id for a in directory.active_assignments() if a.case_id == case.case_id
+        ] == ["clara"]

@@ -9,7 +9,7 @@ effects to activities (notifications to the outbox, the case record to the store
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,7 +47,7 @@ with workflow.unsafe.imports_passed_through():
         RoutingMode,
     )
     from domain.policy import EscalationPolicy
-    from domain.routing import AssignmentChanges, ReserveRequest
+    from domain.routing import AssignmentChanges, ClaimRequest, ReserveRequest
     from domain.states import ACTIVE_STATES, CaseState
     from workflows import search_attributes as sa
 
@@ -305,8 +305,29 @@ class CaseWorkflow:
     # ------------------------------------------------------ human commands
     @workflow.update(name="accept")
     async def accept(self, request: AcceptRequest) -> CaseView:
-        """The offered agent takes the case."""
-        return await self._command(lambda now: self._case.accept(request, now))
+        """The offered agent takes the case (a broadcast: the first to accept)."""
+        claimed: list[int] = []
+
+        async def claim() -> None:
+            file = self._case
+            if not file.needs_claim(request):
+                return
+            offer = file.claim_offer()
+            held = await workflow.execute_activity_method(
+                RoutingActivities.claim_agent,
+                ClaimRequest(case_id=file.view.case_id, offer=offer, agent_id=request.agent_id),
+                start_to_close_timeout=file.policy.activities.start_to_close,
+                retry_policy=self._side_effect_retry(),
+                summary=f"claim a slot of {request.agent_id}",
+            )
+            if not held:
+                raise CaseRuleViolation(f"{request.agent_id} is at capacity")
+            claimed.append(offer)
+
+        return await self._command(
+            lambda now: self._case.accept(request, now, claimed[0] if claimed else None),
+            before=claim,
+        )
 
     @accept.validator
     def _check_accept(self, request: AcceptRequest) -> None:
@@ -364,11 +385,15 @@ class CaseWorkflow:
             raise ApplicationError("case is still opening", type="CaseNotReady")
         return self._file.view
 
-    async def _command(self, command: Command) -> CaseView:
+    async def _command(
+        self, command: Command, before: Callable[[], Awaitable[None]] | None = None
+    ) -> CaseView:
         await self._after_earlier_signals()
         await workflow.wait_condition(lambda: self._file is not None)
         async with self._messages:  # commands and messages apply in arrival order
             try:
+                if before is not None:
+                    await before()
                 self._apply(command)
             except CaseRuleViolation as err:
                 raise _rejected(err) from None
