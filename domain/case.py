@@ -310,6 +310,11 @@ class CaseFile:
         self.check_decline(request)
         cause = f"{request.agent_id} declined" + (f": {request.reason}" if request.reason else "")
         self._record(Trigger.OFFER_DECLINED, now, cause)
+        v = self.view
+        if request.agent_id in v.broadcast_to:
+            # One of a broadcast's recipients: the others may still take it.
+            v.broadcast_to = [a for a in v.broadcast_to if a != request.agent_id]
+            return self._done([])
         return self._done(self._next_offer(now))
 
     def escalate(self, request: EscalateRequest, now: datetime) -> list[Notification]:

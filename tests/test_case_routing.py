@@ -477,6 +477,8 @@ def test_broadcast_offers_everyone_and_the_first_to_accept_takes_it(
     notes = file.routed(_decision("anna", candidates=["anna", "ben", "clara"]), 1, at(1))
     offers = [n.recipient for n in notes if n.event == "case_offered"]
     assert offers == ["anna", "ben", "clara"] and file.view.broadcast_to == ["ben", "clara"]
+    file.decline(DeclineRequest(agent_id="clara"), at(1))  # the others may still take it
+    assert file.view.broadcast_to == ["ben"] and file.take_directory_ops() == []
     request = AcceptRequest(agent_id="ben")
     assert file.needs_claim(request) and not file.needs_claim(AcceptRequest(agent_id="anna"))
     offer = file.claim_offer()
