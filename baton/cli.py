@@ -379,6 +379,22 @@ def agents_remove(agent_id: str) -> None:
     out.print(f"removed {agent_id}")
 
 
+@agents_app.command("reconcile")
+def agents_reconcile() -> None:
+    """Release the slots of cases that no longer run (terminated by an operator, say):
+    load never stays held by a case that cannot give it back itself."""
+    store = _directory_store()
+    held = sorted({a.case_id for a in store.active_assignments()})
+
+    async def ended(client: BatonClient) -> list[str]:
+        return [case_id for case_id in held if not await client.is_running(case_id)]
+
+    gone = _run(ended)
+    for case_id in gone:
+        store.release(case_id)
+    out.print(f"{len(held)} case(s) hold agents; released {len(gone)}: {', '.join(gone) or '-'}")
+
+
 @agents_app.command("load")
 def agents_load(
     path: Annotated[Path, typer.Argument(help="A directory file like config/directory.toml.")],

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 from temporalio.client import (
     Client,
+    WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
@@ -159,6 +160,16 @@ class BatonClient:
             await handle.signal(CaseWorkflow.agent_available)
             woken += 1
         return woken
+
+    async def is_running(self, case_id: str) -> bool:
+        """Whether the case's workflow is still running (False if unknown or ended)."""
+        try:
+            description = await self._handle(case_id).describe()
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return description.status == WorkflowExecutionStatus.RUNNING
 
     async def case(self, case_id: str) -> CaseView:
         """The whole case view (query ``state``)."""

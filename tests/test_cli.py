@@ -146,3 +146,30 @@ async def test_agent_back_from_away_is_offered_the_waiting_case(
 
         await _eventually(offered)
         await dev_env.client.get_workflow_handle(wid).terminate()
+
+
+async def test_reconcile_releases_agents_held_by_cases_that_no_longer_run(
+    dev_env, cli_env, policy, store, executor
+) -> None:
+    async with running_worker(dev_env.client, policy, store, executor) as worker:
+        baton = BatonClient(dev_env.client, worker.task_queue)
+        running, terminated = new_case(), new_case()
+        for case in (running, terminated):
+            await baton.start_case(case)
+            await baton.post_message(
+                case.case_id, {"message_id": "m1", "author": "customer", "text": "talk to a human"}
+            )
+        directory = DirectoryStore(store.engine)
+        assert directory.loads()["anna"].active_cases + directory.loads()["ben"].active_cases == 2
+        # An operator terminates one case: it cannot release its agent itself.
+        await dev_env.client.get_workflow_handle(f"case-{terminated.case_id}").terminate()
+        env = cli_env | {
+            "BATON_TASK_QUEUE": worker.task_queue,
+            "BATON_DATABASE_URL": str(store.engine.url),
+        }
+        code, out, err = await _baton(env, "agents", "reconcile")
+        assert code == 0, err
+        assert f"released 1: {terminated.case_id}" in out
+        held = {a.case_id for a in directory.active_assignments()}
+        assert held == {running.case_id}
+        await dev_env.client.get_workflow_handle(f"case-{running.case_id}").terminate()
