@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 
 import structlog
 from temporalio import activity
@@ -14,6 +14,7 @@ from domain.models import (
     CustomerHistoryRequest,
     EarlierCase,
     Notification,
+    Outcome,
 )
 
 log = structlog.get_logger(__name__)
@@ -58,14 +59,19 @@ class RecordActivities:
     def customer_history(self, request: CustomerHistoryRequest) -> list[EarlierCase]:
         """The customer's most recent earlier cases, for the handoff package."""
         rows = self._store.customer_cases(request.customer_id, request.case_id, request.limit)
-        return [
-            EarlierCase(
-                case_id=r.case_id,
-                subject=CaseView.model_validate_json(r.view_json).subject,
-                opened_at=r.opened_at if r.opened_at.tzinfo else r.opened_at.replace(tzinfo=UTC),
-                state=r.state,
-                level=r.level,
-                outcome=r.outcome,
-            )
-            for r in rows
-        ]
+        return [_earlier(r.opened_at, CaseView.model_validate_json(r.view_json)) for r in rows]
+
+
+def _earlier(opened_at: datetime, view: CaseView) -> EarlierCase:
+    human = view.resolution is not None and view.outcome is Outcome.RESOLVED_BY_HUMAN
+    return EarlierCase(
+        case_id=view.case_id,
+        subject=view.subject,
+        opened_at=opened_at if opened_at.tzinfo else opened_at.replace(tzinfo=UTC),
+        state=view.state,
+        level=view.level,
+        outcome=view.outcome.value if view.outcome else None,
+        path=view.path,
+        resolved_by=view.resolution.by if human and view.resolution else None,
+        resolved_at=view.resolution.at if view.resolution else None,
+    )

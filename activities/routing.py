@@ -37,5 +37,7 @@ class RoutingActivities:
                 self._directory.accept(changes.case_id, op.offer)
             elif op.kind == "performance" and op.agent and op.path and op.minutes is not None:
                 self._directory.record_resolution(changes.case_id, op.agent, op.path, op.minutes)
+            elif op.kind == "reopen" and op.agent and op.path and op.earlier_case:
+                self._directory.record_reopen(op.earlier_case, op.agent, op.path)
             elif op.kind == "release":
                 self._directory.release(changes.case_id, op.offer)

@@ -85,6 +85,8 @@ class ResolutionRow(SQLModel, table=True):
     agent_id: str = Field(index=True)
     path: str
     minutes: float
+    reopened: bool = False
+    """A later escalation of the same customer and path came within the reopen window."""
 
 
 class DirectoryError(ValueError):
@@ -300,17 +302,40 @@ class DirectoryStore:
             row = session.get(AgentRow, agent_id)
             if row is None:
                 return  # removed meanwhile: the record stays for the reports
-            stmt = select(func.count(), func.avg(ResolutionRow.minutes)).where(
-                ResolutionRow.agent_id == agent_id, ResolutionRow.path == path
-            )
-            count, mean = session.exec(stmt).one()
-            agent = _agent(row)
-            old = agent.performance.get(path, Performance())
-            record = old.model_copy(
-                update={"cases": int(count), "mean_resolution_minutes": round(float(mean), 1)}
-            )
-            agent = agent.model_copy(update={"performance": {**agent.performance, path: record}})
-            row.agent_json = agent.model_dump_json()
+            self._refresh_performance(session, row, path)
+
+    def record_reopen(self, case_id: str, agent_id: str, path: str) -> None:
+        """The resolution of ``case_id`` did not hold: it counts in the reopen rate (once)."""
+        with Session(self.engine) as session, session.begin():
+            record = session.get(ResolutionRow, case_id)
+            if record is None or record.reopened:
+                return
+            record.reopened = True
+            session.flush()
+            row = session.get(AgentRow, agent_id)
+            if row is not None:
+                self._refresh_performance(session, row, path)
+
+    @staticmethod
+    def _refresh_performance(session: Session, row: AgentRow, path: str) -> None:
+        """Recompute an agent's record on ``path`` from their resolutions."""
+        stmt = select(
+            func.count(),
+            func.avg(ResolutionRow.minutes),
+            func.sum(case((ResolutionRow.reopened, 1), else_=0)),  # type: ignore[arg-type]
+        ).where(ResolutionRow.agent_id == row.id, ResolutionRow.path == path)
+        count, mean, reopened = session.exec(stmt).one()
+        agent = _agent(row)
+        old = agent.performance.get(path, Performance())
+        record = old.model_copy(
+            update={
+                "cases": int(count),
+                "mean_resolution_minutes": round(float(mean), 1),
+                "reopen_rate": round(int(reopened or 0) / int(count), 3),
+            }
+        )
+        agent = agent.model_copy(update={"performance": {**agent.performance, path: record}})
+        row.agent_json = agent.model_dump_json()
 
     def queue_length(self, path: str, tier: str) -> int:
         """Cases waiting for an agent of ``path`` at ``tier``."""

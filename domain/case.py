@@ -396,9 +396,23 @@ class CaseFile:
             return None
         return CustomerHistoryRequest(customer_id=v.customer.id, case_id=v.case_id)
 
-    def set_earlier_cases(self, cases: list[EarlierCase]) -> list[Notification]:
-        """Keep the customer's earlier cases; the handoff package shows them."""
+    def set_earlier_cases(self, cases: list[EarlierCase], now: datetime) -> list[Notification]:
+        """Keep the customer's earlier cases; the handoff package shows them. A recent
+        human resolution on the same path that did not hold counts as a reopen."""
         self.view.earlier_cases = cases
+        window = self.policy.routing.reopen_window
+        for earlier in cases:
+            recent = earlier.resolved_at is not None and now - earlier.resolved_at <= window
+            if recent and earlier.resolved_by and earlier.path == self.view.path:
+                self.directory_ops.append(
+                    DirectoryOp(
+                        kind="reopen",
+                        agent=earlier.resolved_by,
+                        path=earlier.path,
+                        earlier_case=earlier.case_id,
+                    )
+                )
+                break  # the latest resolution is the one that did not hold
         if self.view.handoff is not None:
             self.view.handoff = self._handoff_package()
         return []

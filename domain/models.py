@@ -260,6 +260,10 @@ class EarlierCase(BaseModel):
     state: CaseState
     level: EscalationLevel
     outcome: str | None = None
+    path: str = ""
+    resolved_by: str | None = None
+    """The agent who resolved it (a human resolution)."""
+    resolved_at: datetime | None = None
 
 
 class CustomerHistoryRequest(BaseModel):
@@ -309,13 +313,15 @@ class RoutingMode(StrEnum):
 class DirectoryOp(BaseModel):
     """A change to the case's reservations in the directory, done by an activity."""
 
-    kind: Literal["accept", "release", "performance"]
+    kind: Literal["accept", "release", "performance", "reopen"]
     offer: int | None = None
     """The offer concerned; ``None`` releases every reservation of the case."""
     agent: str | None = None
     path: str | None = None
     minutes: float | None = None
     """``performance``: the agent resolved a case of ``path`` in this many minutes."""
+    earlier_case: str | None = None
+    """``reopen``: the agent's earlier resolution this case reopens."""
 
 
 class CaseView(BaseModel):

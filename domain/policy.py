@@ -249,6 +249,9 @@ class Routing(_Strict):
     broadcast: bool = False
     """Offer to every candidate of the tier at once; the first to accept takes the case
     (its slot is claimed at the accept, within capacity)."""
+    reopen_window: Positive = timedelta(days=7)
+    """A new escalation of the same customer on the same path within this time after a
+    human resolved the last one counts as a reopen against that agent."""
     queue_recheck: Positive = timedelta(minutes=15)
     """A queued case tries routing again after this at the latest (and at once when an
     agent becomes available, or when the next shift starts)."""

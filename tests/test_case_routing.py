@@ -514,3 +514,37 @@ async def test_broadcast_accept_claims_a_slot_within_capacity(
         assert [
             a.agent_id for a in directory.active_assignments() if a.case_id == case.case_id
         ] == ["clara"]
+
+
+async def test_an_escalation_soon_after_a_resolution_counts_as_a_reopen(
+    time_env: WorkflowEnvironment, policy: EscalationPolicy, store: CaseStore, executor
+) -> None:
+    directory = DirectoryStore(store.engine)
+    async with running_worker(time_env.client, policy, store, executor) as worker:
+        baton = BatonClient(time_env.client, worker.task_queue)
+        first = new_case()
+        await baton.start_case(first)
+        await baton.post_message(
+            first.case_id, {"message_id": "m1", "author": "customer", "text": "talk to a human"}
+        )
+        await baton.accept(first.case_id, "anna")
+        await baton.resolve(
+            first.case_id, {"by": "anna", "resolution": "fixed", "escalation_necessary": True}
+        )
+        for _ in range(100):  # documented as resolved by the activity beside the case
+            row = store.case(first.case_id)
+            if row is not None and row.outcome == "resolved_by_human":
+                break
+            await asyncio.sleep(0.05)
+        again = new_case()
+        await baton.start_case(again)
+        await baton.post_message(
+            again.case_id, {"message_id": "m1", "author": "customer", "text": "talk to a human"}
+        )
+        anna = next(a for a in directory.directory().agents if a.id == "anna")
+        assert anna.performance["customer_support"].reopen_rate == 1.0
+        view = await baton.case(again.case_id)
+        assert view.handoff is not None
+        assert view.handoff.earlier_cases[0].resolved_by == "anna"
+        for case in (first, again):
+            await stop_if_running(time_env.client.get_workflow_handle(f"case-{case.case_id}"))

@@ -175,5 +175,8 @@ def test_resolutions_make_the_performance_record_once_per_case(
     dora = next(a for a in directory_store.directory().agents if a.id == "dora")
     record = dora.performance["customer_support"]
     # 80 cases from the file are replaced by what the store has seen: 2, averaging 45.
-    assert (record.cases, record.mean_resolution_minutes) == (2, 45.0)
-    assert record.reopen_rate == 0.09  # kept from the directory file
+    assert (record.cases, record.mean_resolution_minutes, record.reopen_rate) == (2, 45.0, 0.0)
+    directory_store.record_reopen("C-1", "dora", "customer_support")
+    directory_store.record_reopen("C-1", "dora", "customer_support")  # a retry
+    dora = next(a for a in directory_store.directory().agents if a.id == "dora")
+    assert dora.performance["customer_support"].reopen_rate == 0.5

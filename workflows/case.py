@@ -550,7 +550,7 @@ class CaseWorkflow:
                 retry_policy=self._side_effect_retry(),
                 summary="look up the customer's earlier cases",
             )
-            self._apply(lambda _now: file.set_earlier_cases(cases))
+            self._apply(lambda now: file.set_earlier_cases(cases, now))
         request = file.routing_request(workflow.now())
         offer = file.view.offer_no
         decision = await workflow.execute_activity_method(
