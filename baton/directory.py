@@ -9,18 +9,16 @@ capacity on SQLite or PostgreSQL, and a retried activity never counts twice.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy import Column, Engine, Text, and_, case, func, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, Session, SQLModel, select
 
-from baton.settings import ConfigError, describe
+from baton.settings import read_toml
 from domain.directory import Agent, Directory, Performance, Presence, Team
 from domain.policy import RoutingStrategy
 from domain.routing import AgentLoad, RoutingDecision, RoutingRequest, route
@@ -95,17 +93,7 @@ class DirectoryError(ValueError):
 
 def read_directory(path: Path | str) -> Directory:
     """Read and validate a directory file; :class:`ConfigError` names the bad key."""
-    path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
-        raise ConfigError(f"{path}: {err}") from None
-    try:
-        return Directory.model_validate(raw)
-    except ValidationError as err:
-        raise ConfigError(f"{path}: invalid directory\n{describe(err)}") from None
+    return read_toml(path, Directory, "directory")
 
 
 class DirectoryStore:

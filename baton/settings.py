@@ -5,8 +5,9 @@ from __future__ import annotations
 import tomllib
 from functools import cached_property
 from pathlib import Path
+from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.policy import EscalationPolicy
@@ -21,8 +22,11 @@ class ConfigError(Exception):
     """The policy file is missing, unreadable or invalid; the message names the key."""
 
 
-def load_policy(path: Path | str) -> EscalationPolicy:
-    """Read and validate the escalation policy at ``path``."""
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_toml(path: Path | str, model: type[M], what: str = "configuration") -> M:
+    """Read a TOML file into ``model``; :class:`ConfigError` names the file and the key."""
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -31,9 +35,14 @@ def load_policy(path: Path | str) -> EscalationPolicy:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
         raise ConfigError(f"{path}: {err}") from None
     try:
-        return EscalationPolicy.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as err:
-        raise ConfigError(f"{path}: invalid configuration\n{describe(err)}") from None
+        raise ConfigError(f"{path}: invalid {what}\n{describe(err)}") from None
+
+
+def load_policy(path: Path | str) -> EscalationPolicy:
+    """Read and validate the escalation policy at ``path``."""
+    return read_toml(path, EscalationPolicy)
 
 
 def describe(err: ValidationError) -> str:
