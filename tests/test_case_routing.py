@@ -32,11 +32,17 @@ from workflows.case import CaseWorkflow
 SECOND = timedelta(seconds=1)
 
 
-def _directory_case(policy: EscalationPolicy) -> CaseFile:
-    file = open_case(policy)
+def _directory_case(
+    policy: EscalationPolicy,
+    reason: str = "explicit_human_request",
+    language: str = "en",
+    when: datetime | None = None,
+) -> CaseFile:
+    """A directory-routed case handed over for ``reason`` at ``when`` (default ``at(1)``)."""
+    file = open_case(policy, language=language)
     file.view.routing = RoutingMode.DIRECTORY
-    message = IncomingMessage(message_id="m1", author="customer", text="talk to a human")
-    file.record_message(message, [hit(policy, "explicit_human_request", "phrase")], at(1))
+    message = IncomingMessage(message_id="m1", author="customer", text="please help")
+    file.record_message(message, [hit(policy, reason, "phrase")], when or at(1))
     assert file.view.state is CaseState.HANDOFF
     return file
 
@@ -210,10 +216,7 @@ def test_directory_from_policy_mirrors_the_agent_lists(policy: EscalationPolicy)
 
 
 def test_customer_messages_in_german_and_once_each(policy: EscalationPolicy) -> None:
-    file = open_case(policy, language="de")
-    file.view.routing = RoutingMode.DIRECTORY
-    message = IncomingMessage(message_id="m1", author="customer", text="Mitarbeiter sprechen")
-    file.record_message(message, [hit(policy, "explicit_human_request", "phrase")], at(1))
+    file = _directory_case(policy, language="de")
     file.routing_request(at(1))
     queued = file.routed(_decision(None, retry_at=at(21)), 1, at(1))
     assert queued[-1].body.startswith("Vielen Dank für Ihre Geduld") and "20 min" in queued[-1].body
@@ -260,11 +263,7 @@ MONDAY_3PM_BERLIN = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
 
 
 def _accepted_case(policy: EscalationPolicy, severity: Severity) -> CaseFile:
-    file = open_case(policy)
-    file.view.routing = RoutingMode.DIRECTORY
-    message = IncomingMessage(message_id="m1", author="customer", text="talk to a human")
-    human = hit(policy, "explicit_human_request", "phrase")
-    file.record_message(message, [human], MONDAY_3PM_BERLIN)
+    file = _directory_case(policy, when=MONDAY_3PM_BERLIN)
     file.view.severity = severity
     file.routing_request(MONDAY_3PM_BERLIN)
     decision = _decision("anna", calendar=BERLIN_OFFICE)
@@ -444,10 +443,7 @@ async def test_the_handoff_package_shows_the_customers_earlier_cases(
 def test_skills_come_from_the_reason_and_a_skill_gap_goes_up_a_tier(
     policy: EscalationPolicy,
 ) -> None:
-    file = open_case(policy)
-    file.view.routing = RoutingMode.DIRECTORY
-    message = IncomingMessage(message_id="m1", author="customer", text="my lawyer will sue")
-    file.record_message(message, [hit(policy, "legal_threat", "phrase 'lawyer'")], at(1))
+    file = _directory_case(policy, reason="legal_threat")
     request = file.routing_request(at(1))
     assert (request.path, request.tier, request.skills) == (
         "compliance",
