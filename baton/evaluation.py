@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -296,8 +297,6 @@ def _banking_report(detector: Detector, rows: Sequence[Example]) -> dict[str, ob
 
 
 def _cost_per_message(detector: Detector, rows: Sequence[Example]) -> dict[str, float]:
-    import time
-
     pairs = [as_first_message(e) for e in rows]
     start = time.process_time()
     for message, context in pairs:

@@ -9,29 +9,22 @@ The detector and config are the worker's; no Temporal server is involved.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from baton.settings import describe
 from domain.detection import DetectionContext, PriorTurn
 from domain.detector import Detector
 from domain.language import Language
-from domain.models import Author, CustomerTier, IncomingMessage
+from domain.models import Amount, Author, CustomerTier, IncomingMessage
 from domain.states import EscalationLevel, Severity
 
 
 class TranscriptError(ValueError):
     """A line of the transcript is not valid; the message names the line and the problem."""
-
-
-def _finite(value: float | None) -> float | None:
-    if value is not None and not math.isfinite(value):
-        raise ValueError("must be a finite number")
-    return value
 
 
 class _Line(BaseModel):
@@ -56,7 +49,7 @@ class MessageLine(_Line):
 
     author: Author
     text: Annotated[str, Field(min_length=1)]
-    amount: Annotated[float | None, Field(ge=0), AfterValidator(_finite)] = None
+    amount: Amount = None
     at: datetime | None = None
 
 

@@ -35,6 +35,10 @@ def _finite(value: float | None) -> float | None:
     return value
 
 
+Amount = Annotated[float | None, Field(ge=0), AfterValidator(_finite)]
+"""A money amount: absent, or finite and not negative."""
+
+
 Text = Annotated[str, AfterValidator(_not_blank)]
 Identifier = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_not_blank)]
 
@@ -104,7 +108,7 @@ class IncomingMessage(WireModel):
     message_id: Identifier
     author: Author
     text: Text
-    amount: Annotated[float | None, Field(ge=0), AfterValidator(_finite)] = None
+    amount: Amount = None
 
 
 class AcceptRequest(WireModel):

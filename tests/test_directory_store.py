@@ -2,24 +2,20 @@
 exceeds capacity or leaks, on SQLite and on the local PostgreSQL."""
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from baton.directory import DirectoryError, DirectoryStore, read_directory
-from baton.settings import PROJECT_ROOT, ConfigError
+from baton.settings import DEFAULT_DIRECTORY, ConfigError
 from baton.store import CaseStore
 from domain.directory import Agent, Presence
-from domain.language import Language
-from domain.models import Channel
 from domain.policy import RoutingStrategy
-from domain.routing import RoutingRequest
-from domain.states import Tier
+from tests.test_routing import MONDAY_MORNING, request
 from tests.test_store import postgres_store  # noqa: F401  (fixture)
 
-DIRECTORY_FILE = PROJECT_ROOT / "config" / "directory.toml"
-MONDAY_MORNING = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+DIRECTORY_FILE = DEFAULT_DIRECTORY
 FRONTLINE_DE_CAPACITY = 4 + 4 + 3  # anna, ben, clara
 
 
@@ -31,20 +27,8 @@ def directory_store(request: pytest.FixtureRequest, store: CaseStore) -> Directo
     return directory
 
 
-def _request(case_id: str, **fields: object) -> RoutingRequest:
-    base: dict[str, object] = {
-        "case_id": case_id,
-        "path": "customer_support",
-        "tier": Tier.FRONTLINE,
-        "language": Language.DE,
-        "channel": Channel.CHAT,
-        "at": MONDAY_MORNING,
-    }
-    return RoutingRequest.model_validate(base | fields)
-
-
 def _reserve(store: DirectoryStore, case_id: str, offer: int = 1) -> str | None:
-    decision = store.reserve(_request(case_id), offer, RoutingStrategy.LEAST_LOADED, True)
+    decision = store.reserve(request(case_id), offer, RoutingStrategy.LEAST_LOADED, True)
     return decision.agent_id
 
 
@@ -148,7 +132,7 @@ def test_cases_nobody_can_take_wait_in_line(directory_store: DirectoryStore) -> 
         directory_store.set_presence(agent, Presence.AWAY)
     positions = [
         directory_store.reserve(
-            _request(f"C-q{i}", at=MONDAY_MORNING + timedelta(seconds=i)),
+            request(f"C-q{i}", at=MONDAY_MORNING + timedelta(seconds=i)),
             1,
             RoutingStrategy.LEAST_LOADED,
             True,
@@ -157,7 +141,7 @@ def test_cases_nobody_can_take_wait_in_line(directory_store: DirectoryStore) -> 
     ]
     assert positions == [1, 2, 3]
     # Asking again keeps the place; the first in line leaves when routed or closed.
-    again = directory_store.reserve(_request("C-q1"), 2, RoutingStrategy.LEAST_LOADED, True)
+    again = directory_store.reserve(request("C-q1"), 2, RoutingStrategy.LEAST_LOADED, True)
     assert again.queue_position == 2
     directory_store.release("C-q0")
     assert directory_store.queue_length("customer_support", "frontline") == 2

@@ -1,11 +1,11 @@
 """The routing policy: skills, language, shifts across time zones, capacity, VIP, ties."""
 
-import tomllib
 from datetime import UTC, datetime
 
 import pytest
 
-from baton.settings import PROJECT_ROOT
+from baton.directory import read_directory
+from baton.settings import DEFAULT_DIRECTORY
 from domain.directory import Directory, Presence
 from domain.language import Language
 from domain.models import Channel
@@ -21,13 +21,13 @@ MONDAY_EVENING = datetime(2026, 11, 23, 21, 30, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def directory() -> Directory:
-    raw = tomllib.loads((PROJECT_ROOT / "config" / "directory.toml").read_text())
-    return Directory.model_validate(raw)
+    return read_directory(DEFAULT_DIRECTORY)
 
 
-def request(**fields: object) -> RoutingRequest:
+def request(case_id: str = "C-1", **fields: object) -> RoutingRequest:
+    """A German chat case for the customer support frontline, Monday morning."""
     base: dict[str, object] = {
-        "case_id": "C-1",
+        "case_id": case_id,
         "path": "customer_support",
         "tier": Tier.FRONTLINE,
         "language": Language.DE,
