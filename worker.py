@@ -19,12 +19,15 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.detection import DetectionActivities
+from activities.notifications import NotificationActivities
 from activities.policy import PolicyActivities
 from activities.records import RecordActivities
 from activities.routing import RoutingActivities
 from baton.detection import load_detector
 from baton.directory import DirectoryStore, read_directory
 from baton.logging import configure_logging
+from baton.notify.deliverer import Deliverer
+from baton.notify.setup import load_deliverer
 from baton.settings import ConfigError, Settings
 from baton.store import CaseStore
 from baton.temporal import connect, start_embedded_server
@@ -41,15 +44,20 @@ def create_worker(
     store: CaseStore,
     executor: ThreadPoolExecutor,
     directory: DirectoryStore | None = None,
+    deliverer: Deliverer | None = None,
 ) -> Worker:
     """The worker with every workflow and activity of the engine registered.
 
-    Cases record the detector's policy when they start; the detector assesses messages.
+    Cases record the detector's policy when they start; the detector assesses messages;
+    ``deliverer`` sends notifications (default: ``config/notifications.toml``).
     """
     policy_activities = PolicyActivities(detector.policy)
     detection = DetectionActivities(detector)
     records = RecordActivities(store)
-    routing = RoutingActivities(directory or DirectoryStore(store.engine))
+    directory = directory or DirectoryStore(store.engine)
+    routing = RoutingActivities(directory)
+    deliverer = deliverer or load_deliverer(store, detector.policy, directory.team_contacts)
+    notifications = NotificationActivities(deliverer)
     return Worker(
         client,
         task_queue=task_queue,
@@ -57,7 +65,8 @@ def create_worker(
         activities=[
             policy_activities.load_policy,
             detection.assess_message,
-            records.notify,
+            notifications.deliver_notifications,
+            notifications.notify,
             records.document_case,
             records.customer_history,
             routing.reserve_agent,
@@ -84,6 +93,13 @@ async def main() -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     store = CaseStore(settings.database_url)
+    try:
+        contacts = DirectoryStore(store.engine).team_contacts
+        deliverer = load_deliverer(store, policy, contacts, settings.baton_notifications)
+    except ConfigError as err:
+        print(f"baton: {err}", file=sys.stderr)
+        store.close()
+        return 2
     if DirectoryStore(store.engine).seed(directory):
         log.info("directory loaded", teams=len(directory.teams), agents=len(directory.agents))
     async with AsyncExitStack() as stack:
@@ -99,7 +115,10 @@ async def main() -> int:
         else:
             client = await connect(settings)
         executor = stack.enter_context(ThreadPoolExecutor(max_workers=8))
-        worker = create_worker(client, settings.baton_task_queue, detector, store, executor)
+        stack.push_async_callback(deliverer.close)
+        worker = create_worker(
+            client, settings.baton_task_queue, detector, store, executor, deliverer=deliverer
+        )
         async with worker:
             log.info(
                 "worker running",

@@ -1,4 +1,4 @@
-"""Outbox and documentation activities: idempotent writes to the documentation store."""
+"""Documentation activities: idempotent writes to (and reads of) the documentation store."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from domain.models import (
     CaseView,
     CustomerHistoryRequest,
     EarlierCase,
-    Notification,
     Outcome,
 )
 
@@ -21,27 +20,11 @@ log = structlog.get_logger(__name__)
 
 
 class RecordActivities:
-    """``notify`` and ``document_case`` against one :class:`CaseStore`."""
+    """``document_case`` and ``customer_history`` against one :class:`CaseStore`."""
 
     def __init__(self, store: CaseStore) -> None:
         """Write to ``store``."""
         self._store = store
-
-    @activity.defn(name="notify")
-    def notify(self, notification: Notification) -> bool:
-        """Put ``notification`` in the outbox once (by its idempotency key).
-
-        Returns False when the key was already there (a retry or a replay); the
-        notifications issue delivers outbox entries over real channels.
-        """
-        created = self._store.add_notification(notification)
-        log.info(
-            "notification queued" if created else "notification already queued",
-            case_id=notification.case_id,
-            notification_event=notification.event,
-            recipient_kind=notification.recipient_kind,
-        )
-        return created
 
     @activity.defn(name="document_case")
     def document_case(self, batch: CaseRecordBatch) -> None:

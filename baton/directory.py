@@ -152,6 +152,12 @@ class DirectoryStore:
             ]
         return Directory(teams=sorted(teams, key=lambda t: t.id), agents=agents)
 
+    def team_contacts(self) -> dict[str, str]:
+        """Each team's contact for notifications, by team id."""
+        with Session(self.engine) as session:
+            rows = session.exec(select(TeamRow.team_json))
+            return {t.id: t.contact for t in (Team.model_validate_json(r) for r in rows)}
+
     def add_agent(self, agent: Agent) -> None:
         """Add ``agent``; its team must exist and its id be new."""
         with Session(self.engine) as session, session.begin():

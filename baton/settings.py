@@ -15,6 +15,7 @@ from domain.policy import EscalationPolicy
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "escalation.toml"
 DEFAULT_DIRECTORY = PROJECT_ROOT / "config" / "directory.toml"
+DEFAULT_NOTIFICATIONS = PROJECT_ROOT / "config" / "notifications.toml"
 TASK_QUEUE = "baton-cases"
 
 
@@ -70,6 +71,8 @@ class Settings(BaseSettings):
     baton_config: Path = DEFAULT_CONFIG
     baton_directory: Path = DEFAULT_DIRECTORY
     """Teams and agents, loaded into the store when it has none (``baton agents`` edits)."""
+    baton_notifications: Path = DEFAULT_NOTIFICATIONS
+    """Notification channels, address book, rules; templates beside it."""
     baton_data_dir: Path = PROJECT_ROOT / ".data"
     baton_database_url: str | None = None
     baton_dev_server_port: int = 7233

@@ -4,8 +4,10 @@ sqlmodel tables on SQLite by default (``.data/baton.db``) or any SQLAlchemy URL
 (``BATON_DATABASE_URL=postgresql+psycopg://...``). Every write is idempotent, so a
 retried activity or a replayed workflow never duplicates a row.
 
-Personal data: the ``message`` table holds the customer's texts and the ``case`` table
-the customer's name inside ``view_json``; nothing else stores them.
+Personal data: the ``message`` table holds the customer's texts, the ``case`` table
+the customer's name inside ``view_json``, and the ``outbox`` and ``delivery`` tables
+what notifications said (the handoff package quotes the conversation); nothing else
+stores them.
 """
 
 from __future__ import annotations
@@ -94,6 +96,36 @@ class OutboxRow(SQLModel, table=True):
     created_at: datetime
 
 
+class DeliveryRow(SQLModel, table=True):
+    """One delivery of a notification: one recipient on one channel, sent at most once.
+
+    ``subject`` and ``body`` are what was sent (personal data: the handoff package
+    quotes the conversation); retention clears them.
+    """
+
+    __tablename__ = "delivery"
+    key: str = Field(primary_key=True)
+    """``<case>/<seq>/<event>/<recipient>#<channel>``: the Idempotency-Key header."""
+    notification_key: str = Field(index=True)
+    case_id: str = Field(index=True)
+    event: str
+    recipient: str
+    recipient_kind: str
+    channel: str
+    address: str = ""
+    status: str = Field(index=True)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    subject: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    body: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    created_at: datetime
+    updated_at: datetime
+    sent_at: datetime | None = None
+
+
+FINAL_STATUSES = frozenset({"sent", "failed", "skipped"})
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite files get WAL and their folder created."""
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
@@ -167,9 +199,68 @@ class CaseStore:
                     stmt = insert(model.__table__).on_conflict_do_nothing()  # type: ignore[attr-defined]
                     session.execute(stmt, rows)
 
+    def add_notifications(self, notifications: list[Notification]) -> None:
+        """Store each notification once (by key), for the record."""
+        for notification in notifications:
+            self.add_notification(notification)
+
+    def deliveries_by_key(self, keys: list[str]) -> dict[str, DeliveryRow]:
+        """The stored deliveries among ``keys``."""
+        if not keys:
+            return {}
+        with Session(self.engine) as session:
+            stmt = select(DeliveryRow).where(DeliveryRow.key.in_(keys))  # type: ignore[attr-defined]
+            return {row.key: row for row in session.exec(stmt)}
+
+    def record_delivery(self, row: DeliveryRow) -> None:
+        """Insert or update one delivery; a final status (sent, failed, skipped) stays."""
+        values = row.model_dump()
+        insert = self._insert()
+        table = DeliveryRow.__table__  # type: ignore[attr-defined]
+        stmt = insert(table).values(values)
+        changing = ("status", "attempts", "last_error", "subject", "body", "updated_at", "sent_at")
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["key"],
+            set_={k: stmt.excluded[k] for k in changing},
+            where=table.c.status.not_in(FINAL_STATUSES),
+        )
+        with Session(self.engine) as session, session.begin():
+            session.execute(stmt)
+        self._roll_up(row.notification_key)
+
+    def _roll_up(self, notification_key: str) -> None:
+        """The notification's status: sent when all its deliveries are final and one was
+        sent, failed when none was, pending otherwise."""
+        with Session(self.engine) as session, session.begin():
+            statuses = set(
+                session.exec(
+                    select(DeliveryRow.status).where(
+                        DeliveryRow.notification_key == notification_key
+                    )
+                )
+            )
+            if not statuses or not statuses <= FINAL_STATUSES:
+                status = "pending"
+            elif "sent" in statuses:
+                status = "sent" if statuses == {"sent"} else "partly_sent"
+            else:
+                status = "failed" if "failed" in statuses else "skipped"
+            row = session.get(OutboxRow, notification_key)
+            if row is not None:
+                row.status = status
+                session.add(row)
+
+    def deliveries(self, case_id: str | None = None) -> list[DeliveryRow]:
+        """Stored deliveries, optionally of one case, oldest first."""
+        with Session(self.engine) as session:
+            stmt = select(DeliveryRow)
+            if case_id is not None:
+                stmt = stmt.where(DeliveryRow.case_id == case_id)
+            return list(session.exec(stmt.order_by(DeliveryRow.created_at, DeliveryRow.key)))  # type: ignore[arg-type]
+
     def add_notification(self, notification: Notification) -> bool:
         """Store ``notification`` once; False if its key was already there."""
-        values = notification.model_dump(mode="json", exclude={"context"}) | {
+        values = notification.model_dump(mode="json", exclude={"context", "case"}) | {
             "context_json": json.dumps(notification.context, ensure_ascii=False),
             "status": "pending",
             "created_at": datetime.now(UTC),

@@ -29,12 +29,14 @@ from domain.models import (
     Author,
     CaseEvent,
     CaseInput,
+    CaseSnapshot,
     CaseView,
     ConsultAnswer,
     CustomerHistoryRequest,
     CustomerTier,
     Deadline,
     DeclineRequest,
+    DeliveryFailure,
     DirectoryOp,
     EarlierCase,
     EscalateRequest,
@@ -305,6 +307,26 @@ class CaseFile:
         self._record(Trigger.CONSULT_ANSWERED, now, f"{request.by} answered on {request.reason}")
         return self._done([])
 
+    def notifications_failed(
+        self, failures: list[DeliveryFailure], now: datetime
+    ) -> list[Notification]:
+        """Deliveries that retrying cannot fix: on the case, in its history, never resent."""
+        v = self.view
+        known = {f.key for f in v.notification_failures}
+        new = [f.model_copy(update={"at": now}) for f in failures if f.key not in known]
+        if not new:
+            return []
+        v.notification_failures = [*v.notification_failures, *new]
+        if self.closed:  # closed is final: the failures stay on the view and in the outbox
+            return []
+        for failure in new:
+            self._record(
+                Trigger.NOTIFICATION_FAILED,
+                now,
+                f"{failure.recipient} via {failure.channel or 'no channel'}: {failure.error}",
+            )
+        return []
+
     def decline(self, request: DeclineRequest, now: datetime) -> list[Notification]:
         """The offered agent declines: the case goes to the next candidate at once."""
         self.check_decline(request)
@@ -551,6 +573,7 @@ class CaseFile:
             f"[{v.case_id}] No agent can take the case ({v.path}, {v.severity.value})",
             {
                 "team": decision.team_id,
+                "severity": v.severity.value,
                 "passed_over": decision.passed_over,
                 "retry_at": decision.retry_at.isoformat() if decision.retry_at else None,
             },
@@ -733,7 +756,7 @@ class CaseFile:
             staff.supervisor,
             "supervisor",
             f"[{v.case_id}] Nobody at {staff.team} accepted the case",
-            {"team": staff.team, "severity": v.severity.value},
+            {"team": staff.team, "severity": v.severity.value, "passed_over": {}, "retry_at": None},
         )
         return [notice, *self._offer(now)]
 
@@ -1045,6 +1068,30 @@ class CaseFile:
             subject=subject,
             body=subject,
             context=context,
+            case=self.snapshot(),
+        )
+
+    def snapshot(self) -> CaseSnapshot:
+        """The case as notifications describe it."""
+        v = self.view
+        return CaseSnapshot(
+            case_id=v.case_id,
+            subject=v.subject,
+            customer_id=v.customer.id,
+            customer_name=v.customer.name,
+            customer_tier=v.customer.tier,
+            customer_email=v.customer.email,
+            language=v.customer.language,
+            channel=v.channel,
+            state=v.state,
+            level=v.level,
+            severity=v.severity,
+            path=v.path,
+            tier=v.tier,
+            team=v.assigned_team,
+            agent=v.assigned_agent,
+            offered_to=v.offered_to,
+            reasons=sorted({r.name for r in v.reasons}),
         )
 
 

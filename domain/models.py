@@ -100,6 +100,10 @@ class Customer(WireModel):
     name: Annotated[str, Field(max_length=200)] = ""
     tier: CustomerTier = CustomerTier.STANDARD
     language: Language = Language.EN
+    email: Annotated[str, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")] | None = Field(
+        default=None, exclude_if=lambda v: v is None
+    )
+    """Where the customer hears from us on the e-mail channel."""
 
 
 class IncomingMessage(WireModel):
@@ -328,6 +332,27 @@ class DirectoryOp(BaseModel):
     """``reopen``: the agent's earlier resolution this case reopens."""
 
 
+class DeliveryStatus(StrEnum):
+    """Where one delivery (one recipient on one channel) stands in the outbox."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    """Retrying cannot help (401, 404, a malformed address): surfaced on the case."""
+    SKIPPED = "skipped"
+    """The channel is not connected in this installation (no host or URL configured)."""
+
+
+class DeliveryFailure(BaseModel):
+    """A delivery that failed for good, as the case shows it."""
+
+    key: str
+    recipient: str
+    channel: str
+    error: str
+    at: datetime | None = None
+
+
 class CaseView(BaseModel):
     """The whole case as query ``state`` returns it (and as the workflow carries it)."""
 
@@ -413,6 +438,8 @@ class CaseView(BaseModel):
     """Answers to the AI's consult requests, oldest first."""
     history_seq: int = 0
     message_seq: int = 0
+    notification_failures: list[DeliveryFailure] = []
+    """Notifications that could not be delivered (retrying cannot help), newest last."""
 
 
 class CaseInput(WireModel):
@@ -424,6 +451,29 @@ class CaseInput(WireModel):
     subject: Text
     carry_over: CarryOver | None = Field(default=None, exclude_if=lambda v: v is None)
     """Internal: the state handed to the next run by continue-as-new. Never set by callers."""
+
+
+class CaseSnapshot(BaseModel):
+    """What every notification says about its case: the templates render from it and
+    the delivery rules match on it (path, reasons)."""
+
+    case_id: str
+    subject: str
+    customer_id: str
+    customer_name: str = ""
+    customer_tier: CustomerTier = CustomerTier.STANDARD
+    customer_email: str | None = None
+    language: Language = Language.EN
+    channel: Channel = Channel.CHAT
+    state: CaseState = CaseState.AI_HANDLING
+    level: EscalationLevel = EscalationLevel.AI_ONLY
+    severity: Severity = Severity.LOW
+    path: str = ""
+    tier: Tier | None = None
+    team: str | None = None
+    agent: str | None = None
+    offered_to: str | None = None
+    reasons: list[str] = []
 
 
 class Notification(BaseModel):
@@ -439,6 +489,22 @@ class Notification(BaseModel):
     subject: str
     body: str
     context: dict[str, Any] = {}
+    case: CaseSnapshot | None = None
+    """The case at the moment of the notification (absent in histories before templates)."""
+
+
+class NotificationBatch(BaseModel):
+    """What one change of a case calls for: delivered by one ``deliver_notifications``."""
+
+    notifications: list[Notification]
+
+
+class DeliveryReport(BaseModel):
+    """The outcome of a batch: every delivery sent, skipped or failed for good."""
+
+    sent: list[str] = []
+    skipped: list[str] = []
+    failed: list[DeliveryFailure] = []
 
 
 class CarryOver(BaseModel):

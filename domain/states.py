@@ -84,6 +84,7 @@ class Trigger(StrEnum):
     FOLLOW_UP_REMINDED = "follow_up_reminded"
     FOLLOW_UP_DOCUMENTED = "follow_up_documented"
     FOLLOW_UP_EXPIRED = "follow_up_expired"
+    NOTIFICATION_FAILED = "notification_failed"
 
 
 _AI = CaseState.AI_HANDLING
@@ -120,6 +121,8 @@ TRANSITIONS: Mapping[tuple[CaseState, Trigger], CaseState] = {
     (_FOLLOW_UP, Trigger.FOLLOW_UP_REMINDED): _FOLLOW_UP,
     (_FOLLOW_UP, Trigger.FOLLOW_UP_DOCUMENTED): _CLOSED,
     (_FOLLOW_UP, Trigger.FOLLOW_UP_EXPIRED): _CLOSED,
+    # A notification that cannot be delivered is on record while the case is open.
+    **{(s, Trigger.NOTIFICATION_FAILED): s for s in CaseState if s is not CaseState.CLOSED},
 }
 """The state machine, declared once: (state, trigger) -> next state.
 

@@ -9,7 +9,7 @@ effects to activities (notifications to the outbox, the case record to the store
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
     from activities.detection import DetectionActivities, DetectionResult
+    from activities.notifications import NotificationActivities
     from activities.policy import PolicyActivities
     from activities.records import RecordActivities
     from activities.routing import RoutingActivities
@@ -43,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         IncomingMessage,
         MessageRecord,
         Notification,
+        NotificationBatch,
         ResolveRequest,
         RoutingMode,
     )
@@ -57,6 +59,11 @@ Command = Callable[[datetime], list["Notification"]]
 DIRECTORY_ROUTING = "directory-routing"
 """Patch id: cases started from here on route through the directory (routing activity);
 cases started earlier keep the policy's agent lists (replayed by tests/histories)."""
+
+NOTIFICATION_DELIVERY = "notification-delivery"
+"""Patch id: the notifications of one change go out together through
+``deliver_notifications`` and failures that retrying cannot fix are recorded on the case;
+earlier histories sent each one through ``notify`` (replayed by tests/histories)."""
 
 POLICY_LOAD_TIMEOUT = timedelta(seconds=10)
 """The one timeout not in the config: it bounds loading the config itself."""
@@ -105,8 +112,8 @@ class CaseWorkflow:
             )
         self._file = await self._open(case)
         self._publish([])
-        for notification in list(self._outbox.values()):
-            self._send(notification)
+        if self._outbox:
+            self._send(list(self._outbox.values()))
         documenter = asyncio.create_task(self._document_continuously())
         inbox = asyncio.create_task(self._take_inbox())
         router = asyncio.create_task(self._route_continuously())
@@ -432,10 +439,11 @@ class CaseWorkflow:
     def _publish(self, notifications: list[Notification]) -> None:
         self._upsert_search_attributes()
         self._describe()
-        for notification in notifications:
-            if notification.key not in self._outbox:
-                self._outbox[notification.key] = notification
-                self._send(notification)
+        new = [n for n in notifications if n.key not in self._outbox]
+        for notification in new:
+            self._outbox[notification.key] = notification
+        if new:
+            self._send(new)
 
     def _upsert_search_attributes(self) -> None:
         current = self._case.search_attributes()
@@ -460,15 +468,41 @@ class CaseWorkflow:
         workflow.set_current_details("\n\n".join(lines))
 
     # ------------------------------------------------------ side effects
-    def _send(self, notification: Notification) -> None:
-        task = asyncio.create_task(self._deliver(notification))
+    def _send(self, notifications: list[Notification]) -> None:
+        if workflow.patched(NOTIFICATION_DELIVERY):
+            self._start(self._deliver_batch(notifications))
+        else:
+            for notification in notifications:
+                self._start(self._deliver(notification))
+
+    def _start(self, delivery: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(delivery)
         self._deliveries.add(task)
         task.add_done_callback(self._deliveries.discard)
+
+    async def _deliver_batch(self, notifications: list[Notification]) -> None:
+        """Deliver together; deliveries that can never succeed go on the case's record."""
+        try:
+            report = await workflow.execute_activity_method(
+                NotificationActivities.deliver_notifications,
+                NotificationBatch(notifications=notifications),
+                start_to_close_timeout=self._case.policy.activities.start_to_close,
+                retry_policy=self._side_effect_retry(),
+                summary=_delivery_summary(notifications),
+            )
+            if report.failed:
+                self._apply(lambda now: self._case.notifications_failed(report.failed, now))
+        except ActivityError as err:
+            keys = ", ".join(n.key for n in notifications)
+            workflow.logger.error("notifications %s failed: %s", keys, err.cause or err)
+        finally:
+            for notification in notifications:
+                self._outbox.pop(notification.key, None)
 
     async def _deliver(self, notification: Notification) -> None:
         try:
             await workflow.execute_activity_method(
-                RecordActivities.notify,
+                NotificationActivities.notify,
                 notification,
                 start_to_close_timeout=self._case.policy.activities.start_to_close,
                 retry_policy=self._side_effect_retry(),
@@ -596,6 +630,13 @@ class CaseWorkflow:
 
     def _case_id(self) -> str:
         return self._file.view.case_id if self._file else workflow.info().workflow_id
+
+
+def _delivery_summary(notifications: list[Notification]) -> str:
+    """For the event history: ``notify agent anna: case_offered; customer ...``."""
+    parts = [f"{n.recipient_kind} {n.recipient}: {n.event}" for n in notifications]
+    text = "notify " + "; ".join(parts)
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _sa_update(key: SearchAttributeKey[Any], value: Any) -> SearchAttributeUpdate[Any]:

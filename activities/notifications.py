@@ -1,0 +1,35 @@
+"""Notification activities: deliver a case's notifications over the real channels."""
+
+from __future__ import annotations
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from baton.notify.deliverer import Deliverer, DeliveriesPending
+from domain.models import DeliveryReport, Notification, NotificationBatch
+
+
+class NotificationActivities:
+    """``deliver_notifications`` (and the older one-at-a-time ``notify``)."""
+
+    def __init__(self, deliverer: Deliverer) -> None:
+        """Deliver through ``deliverer``."""
+        self._deliverer = deliverer
+
+    @activity.defn(name="deliver_notifications")
+    async def deliver_notifications(self, batch: NotificationBatch) -> DeliveryReport:
+        """Deliver what one change of a case calls for, each delivery once.
+
+        Deliveries that retrying can fix make the activity fail and retry (those already
+        sent are not sent again); the report lists the ones that failed for good.
+        """
+        try:
+            return await self._deliverer.deliver(batch.notifications)
+        except DeliveriesPending as err:
+            raise ApplicationError(str(err), type="DeliveriesPending") from None
+
+    @activity.defn(name="notify")
+    async def notify(self, notification: Notification) -> bool:
+        """One notification (cases started before ``deliver_notifications``)."""
+        await self.deliver_notifications(NotificationBatch(notifications=[notification]))
+        return True

@@ -1,0 +1,1 @@
+"""Notification delivery: channels (SMTP, signed webhooks, Slack, Teams), templates, outbox."""
