@@ -19,6 +19,7 @@ from temporalio.worker import Worker
 from baton.client import BatonClient
 from baton.detection import load_risk_model, model_path, sentiment_scorers
 from baton.directory import DirectoryStore
+from baton.notify.deliverer import Deliverer
 from baton.settings import DEFAULT_CONFIG, load_policy
 from baton.store import CaseStore
 from baton.temporal import dev_server_args, installed_binary, register_search_attributes
@@ -92,6 +93,15 @@ def store(tmp_path: Path) -> Iterator[CaseStore]:
     s.close()
 
 
+@pytest.fixture
+def notification_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SMTP password and webhook secret the test channels read (tests/servers.py)."""
+    from tests.servers import SECRET, SMTP_PASSWORD
+
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", SMTP_PASSWORD)
+    monkeypatch.setenv("TEST_WEBHOOK_SECRET", SECRET)
+
+
 @pytest.fixture(scope="session")
 def executor() -> Iterator[ThreadPoolExecutor]:
     """Thread pool for the synchronous activities."""
@@ -106,12 +116,14 @@ async def running_worker(
     store: CaseStore,
     executor: ThreadPoolExecutor,
     task_queue: str | None = None,
+    deliverer: Deliverer | None = None,
 ) -> AsyncIterator[Worker]:
     """Run the production worker composition on a unique task queue."""
     directory = DirectoryStore(store.engine)
     directory.seed(directory_from_policy(policy))
+    queue = task_queue or f"tq-{uuid.uuid4()}"
     worker = create_worker(
-        client, task_queue or f"tq-{uuid.uuid4()}", detector_for(policy), store, executor, directory
+        client, queue, detector_for(policy), store, executor, directory, deliverer
     )
     async with worker:
         yield worker
@@ -177,9 +189,10 @@ async def case_on(
     store: CaseStore,
     executor: ThreadPoolExecutor,
     case: CaseInput | None = None,
+    deliverer: Deliverer | None = None,
 ) -> AsyncIterator[CaseDriver]:
     """A worker and one started case on ``env``."""
-    async with running_worker(env.client, policy, store, executor) as worker:
+    async with running_worker(env.client, policy, store, executor, deliverer=deliverer) as worker:
         driver = CaseDriver(await start_case(env.client, worker, case), env.client)
         try:
             yield driver

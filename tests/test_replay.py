@@ -18,8 +18,12 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
+from baton.notify.config import NotificationConfig
+from baton.notify.deliverer import Deliverer
+from baton.notify.templates import Templates
 from baton.store import CaseStore
 from tests.conftest import CaseDriver, case_on, start_time_skipping
+from tests.servers import TEMPLATES
 from workflows.case import CaseWorkflow
 
 CORPUS = Path(__file__).parent / "histories"
@@ -60,6 +64,10 @@ async def _scenario(env: WorkflowEnvironment, name: str, case: CaseDriver) -> No
         await env.sleep(timedelta(minutes=6))  # anna's offer expires: ben's turn
         await case.accept("ben")
         await case.resolve("ben", escalation_necessary=True)
+    elif name == "notification_failure":  # nobody has an endpoint: every delivery fails
+        await case.say("talk to a human")
+        await env.sleep(timedelta(minutes=6))
+        await case.accept((await case.view()).offered_to or "")
     elif name == "escalation_chain":
         await case.say("talk to a human")
         await env.sleep(timedelta(minutes=12))
@@ -78,6 +86,7 @@ SCENARIOS = [
     "escalation_chain",
     "detected_signals",
     "directory_routing",
+    "notification_failure",
 ]
 
 
@@ -88,7 +97,8 @@ async def test_fresh_histories_replay(policy, executor, tmp_path: Path) -> None:
         # A store each too: a scenario's cases stop with its server, holding their agents.
         store = CaseStore(f"sqlite:///{tmp_path / f'{name}.db'}")
         try:
-            async with case_on(env, policy, store, executor) as case:
+            deliverer = _nowhere(store) if name == "notification_failure" else None
+            async with case_on(env, policy, store, executor, deliverer=deliverer) as case:
                 await _scenario(env, name, case)
                 history = await case.handle.fetch_history()
         finally:
@@ -100,6 +110,11 @@ async def test_fresh_histories_replay(policy, executor, tmp_path: Path) -> None:
             record = {"workflow_id": history.workflow_id, "history": history.to_json_dict()}
             (CORPUS / f"{name}.json").write_text(json.dumps(record))
     await _replay(histories)
+
+
+def _nowhere(store: CaseStore) -> Deliverer:
+    """A deliverer with no channels: every notification fails for good."""
+    return Deliverer(NotificationConfig(), Templates(TEMPLATES), store)
 
 
 def _recording(name: str) -> bool:
