@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench bench-detection eval-detection train-risk clean
+.PHONY: run test lint typecheck bench bench-detection eval-detection train-risk migration clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ eval-detection: $(STAMP)
 # Retrain the risk model (config/risk-model.json) after changing detection config.
 train-risk: $(STAMP)
 	$(BIN)/baton detection train
+
+# A new schema revision after changing a table (Baton applies migrations at start).
+migration: $(STAMP)
+	$(BIN)/alembic -c baton/migrations/alembic.ini upgrade head
+	$(BIN)/alembic -c baton/migrations/alembic.ini revision --autogenerate -m "$(MESSAGE)"
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

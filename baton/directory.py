@@ -18,6 +18,7 @@ from sqlalchemy import Column, Engine, Text, and_, case, func, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, Session, SQLModel, select
 
+from baton.schema import migrate
 from baton.settings import read_toml
 from domain.directory import Agent, Directory, Performance, Presence, Team
 from domain.policy import RoutingStrategy
@@ -100,16 +101,9 @@ class DirectoryStore:
     """Teams, agents and assignments in the documentation store."""
 
     def __init__(self, engine: Engine) -> None:
-        """Use ``engine`` (the case store's) and create missing tables."""
+        """Use ``engine`` (the case store's), its schema brought to the newest revision."""
         self.engine = engine
-        tables = [
-            TeamRow.__table__,  # type: ignore[attr-defined]
-            AgentRow.__table__,  # type: ignore[attr-defined]
-            AssignmentRow.__table__,  # type: ignore[attr-defined]
-            QueueRow.__table__,  # type: ignore[attr-defined]
-            ResolutionRow.__table__,  # type: ignore[attr-defined]
-        ]
-        SQLModel.metadata.create_all(engine, tables=tables)
+        migrate(engine)
 
     def _insert(self) -> Any:
         return postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert

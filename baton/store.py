@@ -21,6 +21,7 @@ from sqlalchemy import Column, Engine, Text, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
+from baton.schema import migrate
 from domain.models import CaseRecordBatch, Notification
 
 
@@ -148,9 +149,9 @@ class CaseStore:
     """Idempotent writes of case records and outbox entries."""
 
     def __init__(self, url: str) -> None:
-        """Open the store at ``url`` and create missing tables."""
+        """Open the store at ``url`` and bring its schema to the newest revision."""
         self.engine = make_engine(url)
-        SQLModel.metadata.create_all(self.engine)
+        migrate(self.engine)
 
     def _insert(self) -> Any:
         return postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert

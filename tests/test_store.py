@@ -1,11 +1,9 @@
 """The documentation store on SQLite and on the local PostgreSQL: idempotent writes."""
 
-import os
 import uuid
 from collections.abc import Iterator
 
 import pytest
-import sqlalchemy
 
 from baton.store import CaseStore
 from domain.models import CaseRecordBatch, Notification
@@ -13,29 +11,13 @@ from domain.states import CaseState
 from tests.conftest import case_on
 from tests.test_case_rules import at, open_case, say
 
-POSTGRES_URL = os.environ.get(
-    "BATON_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-
 
 @pytest.fixture
-def postgres_store() -> Iterator[CaseStore]:
+def postgres_store(postgres_url: str) -> Iterator[CaseStore]:
     """A store in a throwaway schema of the local PostgreSQL (required in CI)."""
-    schema = f"baton_test_{uuid.uuid4().hex[:12]}"
-    admin = sqlalchemy.create_engine(POSTGRES_URL)
-    try:
-        with admin.begin() as conn:
-            conn.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
-    except sqlalchemy.exc.OperationalError as err:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no PostgreSQL at {POSTGRES_URL}: {err}")
-    store = CaseStore(f"{POSTGRES_URL}?options=-csearch_path%3D{schema}")
+    store = CaseStore(postgres_url)
     yield store
     store.close()
-    with admin.begin() as conn:
-        conn.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
