@@ -15,14 +15,15 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Column, Engine, Text, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 from baton.schema import migrate
-from domain.models import CaseRecordBatch, Notification
+from domain.models import AssessmentRecord, CaseRecordBatch, CaseView, Notification
+from domain.states import CaseState
 
 
 class CaseRow(SQLModel, table=True):
@@ -46,6 +47,24 @@ class CaseRow(SQLModel, table=True):
     opened_at: datetime
     updated_at: datetime
     view_json: str = Field(sa_column=Column(Text, nullable=False))
+    # Columns for reports and exports (the view holds the rest).
+    policy_version: str | None = None
+    reasons: str | None = None
+    """Every reason the case fired, sorted, comma-separated."""
+    risk: float | None = None
+    handoffs: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    transfers: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    sla_breaches: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    handoff_at: datetime | None = None
+    accepted_at: datetime | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    closed_at: datetime | None = Field(default=None, index=True)
+    root_cause: str | None = None
+    escalation_necessary: bool | None = None
+    escalation_timing: str | None = None
+    purged_at: datetime | None = None
+    """When retention removed the case's personal data (transcript, names, texts)."""
 
 
 class CaseEventRow(SQLModel, table=True):
@@ -77,6 +96,35 @@ class MessageRow(SQLModel, table=True):
     text: str = Field(sa_column=Column(Text, nullable=False))
     amount: float | None = None
     at: datetime
+
+
+class AssessmentRow(SQLModel, table=True):
+    """Detection's verdict on one customer message (reasons quote evidence: personal data)."""
+
+    __tablename__ = "assessment"
+    case_id: str = Field(primary_key=True)
+    seq: int = Field(primary_key=True)
+    message_id: str
+    at: datetime
+    level: int
+    severity: str
+    escalate: bool
+    risk: float
+    sentiment: float | None = None
+    reasons_json: str = Field(sa_column=Column(Text, nullable=False))
+    policy_version: str
+
+
+class HandoffRow(SQLModel, table=True):
+    """The handoff package of one offer (quotes the conversation: personal data)."""
+
+    __tablename__ = "handoff"
+    case_id: str = Field(primary_key=True)
+    seq: int = Field(primary_key=True)
+    at: datetime
+    agent: str
+    tier: str
+    package_json: str = Field(sa_column=Column(Text, nullable=False))
 
 
 class OutboxRow(SQLModel, table=True):
@@ -124,7 +172,46 @@ class DeliveryRow(SQLModel, table=True):
     sent_at: datetime | None = None
 
 
+R = TypeVar("R", CaseEventRow, MessageRow, AssessmentRow, HandoffRow)
+
 FINAL_STATUSES = frozenset({"sent", "failed", "skipped"})
+
+
+def _report_columns(v: CaseView) -> dict[str, Any]:
+    follow_up, resolution = v.follow_up, v.resolution
+    closing = [e.at for e in v.history if e.to_state is CaseState.CLOSED]
+    return {
+        "policy_version": v.policy_version,
+        "reasons": ",".join(sorted({r.name for r in v.reasons})) or None,
+        "risk": v.risk,
+        "handoffs": v.handoffs,
+        "transfers": v.transfers,
+        "sla_breaches": v.sla_breaches,
+        "handoff_at": v.handoff_at,
+        "accepted_at": v.accepted_at,
+        "resolved_at": resolution.at if resolution else None,
+        "resolved_by": resolution.by if resolution else None,
+        "closed_at": closing[-1] if closing else None,
+        "root_cause": follow_up.root_cause if follow_up else None,
+        "escalation_necessary": follow_up.escalation_necessary if follow_up else None,
+        "escalation_timing": follow_up.timing.value if follow_up and follow_up.timing else None,
+    }
+
+
+def _assessment_row(case_id: str, a: AssessmentRecord) -> dict[str, Any]:
+    return {
+        "case_id": case_id,
+        "seq": a.seq,
+        "message_id": a.message_id,
+        "at": a.at,
+        "level": int(a.level),
+        "severity": a.severity.value,
+        "escalate": a.escalate,
+        "risk": a.risk,
+        "sentiment": a.sentiment,
+        "reasons_json": json.dumps([r.model_dump(mode="json") for r in a.reasons]),
+        "policy_version": a.policy_version,
+    }
 
 
 def make_engine(url: str) -> Engine:
@@ -177,6 +264,7 @@ class CaseStore:
             "opened_at": v.opened_at,
             "updated_at": datetime.now(UTC),
             "view_json": v.model_dump_json(exclude={"recent_messages", "handoff"}),
+            **_report_columns(v),
         }
         insert = self._insert()
         table = CaseRow.__table__  # type: ignore[attr-defined]
@@ -190,12 +278,31 @@ class CaseStore:
             e.model_dump(mode="json") | {"case_id": v.case_id, "at": e.at} for e in batch.events
         ]
         messages = [
-            m.model_dump(mode="json") | {"case_id": v.case_id, "at": m.at} for m in batch.messages
+            m.model_dump(mode="json", exclude={"sentiment"}) | {"case_id": v.case_id, "at": m.at}
+            for m in batch.messages
+        ]
+        assessments = [_assessment_row(v.case_id, a) for a in batch.assessments]
+        handoffs = [
+            {
+                "case_id": v.case_id,
+                "seq": h.seq,
+                "at": h.at,
+                "agent": h.agent,
+                "tier": h.package.tier.value,
+                "package_json": h.package.model_dump_json(),
+            }
+            for h in batch.handoffs
         ]
         with Session(self.engine) as session, session.begin():
             session.execute(upsert)
             # One executemany per table: a batch can hold many messages after a burst.
-            for model, rows in ((CaseEventRow, events), (MessageRow, messages)):
+            tables = (
+                (CaseEventRow, events),
+                (MessageRow, messages),
+                (AssessmentRow, assessments),
+                (HandoffRow, handoffs),
+            )
+            for model, rows in tables:
                 if rows:
                     stmt = insert(model.__table__).on_conflict_do_nothing()  # type: ignore[attr-defined]
                     session.execute(stmt, rows)
@@ -290,15 +397,24 @@ class CaseStore:
 
     def events(self, case_id: str) -> list[CaseEventRow]:
         """The stored history of ``case_id``, in order."""
-        with Session(self.engine) as session:
-            stmt = select(CaseEventRow).where(CaseEventRow.case_id == case_id)
-            return list(session.exec(stmt.order_by(CaseEventRow.seq)))  # type: ignore[arg-type]
+        return self._in_order(CaseEventRow, case_id)
 
     def messages(self, case_id: str) -> list[MessageRow]:
         """The stored transcript of ``case_id``, in order."""
+        return self._in_order(MessageRow, case_id)
+
+    def assessments(self, case_id: str) -> list[AssessmentRow]:
+        """Detection's verdicts on the customer's messages, in order."""
+        return self._in_order(AssessmentRow, case_id)
+
+    def handoffs(self, case_id: str) -> list[HandoffRow]:
+        """The handoff packages of the case's offers, in order."""
+        return self._in_order(HandoffRow, case_id)
+
+    def _in_order(self, model: type[R], case_id: str) -> list[R]:
         with Session(self.engine) as session:
-            stmt = select(MessageRow).where(MessageRow.case_id == case_id)
-            return list(session.exec(stmt.order_by(MessageRow.seq)))  # type: ignore[arg-type]
+            stmt = select(model).where(model.case_id == case_id)  # type: ignore[attr-defined]
+            return list(session.exec(stmt.order_by(model.seq)))  # type: ignore[attr-defined]
 
     def outbox(self, case_id: str | None = None) -> list[OutboxRow]:
         """Stored notifications, optionally of one case."""

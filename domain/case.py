@@ -26,6 +26,7 @@ from domain.detection import (
 from domain.models import (
     AcceptRequest,
     Assessment,
+    AssessmentRecord,
     Author,
     CaseEvent,
     CaseInput,
@@ -44,6 +45,7 @@ from domain.models import (
     FollowUp,
     FollowUpRequest,
     HandoffPackage,
+    HandoffRecord,
     IncomingMessage,
     MessageRecord,
     Notification,
@@ -87,6 +89,8 @@ class CaseFile:
         self._seen_set = set(self._seen)
         self.new_events: list[CaseEvent] = []
         self.new_messages: list[MessageRecord] = []
+        self.new_assessments: list[AssessmentRecord] = []
+        self.new_handoffs: list[HandoffRecord] = []
         self.directory_ops: list[DirectoryOp] = []
         """Reservation changes for the workflow to apply through the routing activity."""
         self._refresh_deadlines()
@@ -272,11 +276,28 @@ class CaseFile:
             self.view.risk = risk
         out: list[Notification] = []
         self._track_turns(message.author, now)
+        assessed = message.author is Author.CUSTOMER and self.view.state in ACTIVE_STATES
         if self.view.state in ACTIVE_STATES and hits:
             self._merge_reasons(hits)
             out += self._decide(hits, now)
         self._refresh_deadlines()
-        return self._assessment(hits), out
+        assessment = self._assessment(hits)
+        if assessed:
+            self.new_assessments.append(
+                AssessmentRecord(
+                    seq=self.view.message_seq,
+                    message_id=message.message_id,
+                    at=now,
+                    level=assessment.level,
+                    severity=assessment.severity,
+                    escalate=assessment.escalate,
+                    risk=assessment.risk,
+                    sentiment=sentiment,
+                    reasons=hits,
+                    policy_version=self.view.policy_version,
+                )
+            )
+        return assessment, out
 
     def accept(
         self, request: AcceptRequest, now: datetime, claimed_offer: int | None = None
@@ -715,6 +736,10 @@ class CaseFile:
         assert v.tier is not None
         self._refresh_deadlines()
         v.handoff = self._handoff_package()
+        at = v.offered_at or v.tier_since or v.opened_at
+        self.new_handoffs.append(
+            HandoffRecord(seq=v.history_seq, at=at, agent=agent, package=v.handoff)
+        )
         return [
             self._notification(
                 "case_offered",

@@ -521,6 +521,34 @@ class CarryOver(BaseModel):
     """Messages signalled but not yet taken in."""
     directory_ops: list[DirectoryOp] = []
     """Reservation changes not yet applied to the directory."""
+    undocumented_assessments: list[AssessmentRecord] = []
+    undocumented_handoffs: list[HandoffRecord] = []
+
+
+class AssessmentRecord(BaseModel):
+    """Detection's verdict on one customer message, as the case record keeps it."""
+
+    seq: int
+    """The message's seq in the transcript."""
+    message_id: str
+    at: datetime
+    level: EscalationLevel
+    severity: Severity
+    escalate: bool
+    risk: float
+    sentiment: float | None = None
+    reasons: list[ReasonHit] = []
+    policy_version: str
+
+
+class HandoffRecord(BaseModel):
+    """The handoff package one offer carried, as the case record keeps it."""
+
+    seq: int
+    """The history seq of the offer."""
+    at: datetime
+    agent: str
+    package: HandoffPackage
 
 
 class CaseRecordBatch(BaseModel):
@@ -530,6 +558,8 @@ class CaseRecordBatch(BaseModel):
     view: CaseView
     events: list[CaseEvent]
     messages: list[MessageRecord]
+    assessments: list[AssessmentRecord] = []
+    handoffs: list[HandoffRecord] = []
 
 
 CaseInput.model_rebuild()

@@ -3,6 +3,7 @@ exactly the schema the code uses, and upgrading keeps every record."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,6 +34,19 @@ def test_the_migrations_build_the_schema_the_code_uses(url: str) -> None:
     assert drift == [], "a model changed without a migration: make migration MESSAGE=..."
 
 
+OLD_VIEW = {
+    "policy_version": "2026.10",
+    "reasons": [{"name": "fraud"}, {"name": "explicit_human_request"}],
+    "handoffs": 2,
+    "resolution": {"by": "anna", "at": "2026-11-01T13:00:00Z"},
+    "follow_up": {"root_cause": "billing_error", "escalation_necessary": True},
+    "history": [
+        {"to_state": "HANDOFF", "at": "2026-11-01T12:10:00Z"},
+        {"to_state": "CLOSED", "at": "2026-11-01T14:00:00Z"},
+    ],
+}
+
+
 def _old_case(connection: sqlalchemy.Connection) -> None:
     """A case and a notification written by the baseline schema's code."""
     now = datetime(2026, 11, 1, 12, tzinfo=UTC)
@@ -41,9 +55,9 @@ def _old_case(connection: sqlalchemy.Connection) -> None:
             'INSERT INTO "case" (case_id, revision, state, level, severity, path, customer_id,'
             " customer_tier, language, channel, opened_at, updated_at, view_json) VALUES"
             " ('C-OLD', 7, 'CLOSED', 2, 'high', 'billing', 'cust-1', 'standard', 'de', 'chat',"
-            " :now, :now, '{}')"
+            " :now, :now, :view)"
         ),
-        {"now": now},
+        {"now": now, "view": json.dumps(OLD_VIEW)},
     )
     connection.execute(
         sqlalchemy.text(
@@ -71,6 +85,18 @@ def test_upgrading_keeps_every_record(url: str, before_migrations: bool) -> None
         assert current_revision(store.engine) == head() != BASELINE
         old = store.case("C-OLD")
         assert old is not None and (old.state, old.revision, old.path) == ("CLOSED", 7, "billing")
+        # Report columns filled from the stored view by the migration.
+        assert (old.policy_version, old.reasons, old.handoffs) == (
+            "2026.10",
+            "explicit_human_request,fraud",
+            2,
+        )
+        assert (old.resolved_by, old.root_cause, old.escalation_necessary) == (
+            "anna",
+            "billing_error",
+            True,
+        )
+        assert old.closed_at is not None and old.closed_at.hour == 14
         assert [r.key for r in store.outbox("C-OLD")] == ["C-OLD/3/case_offered/anna"]
         now = datetime.now(UTC)
         store.record_delivery(

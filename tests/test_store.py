@@ -31,11 +31,18 @@ def _batch(policy, revision_messages: int = 2) -> CaseRecordBatch:
     file = open_case(policy)
     for i in range(revision_messages):
         say(file, f"message {i}", at(i + 1))
+    return _batch_of(file)
+
+
+def _batch_of(file) -> CaseRecordBatch:
+    """What the workflow would document of ``file`` now."""
     return CaseRecordBatch(
         revision=file.revision,
         view=file.view,
         events=list(file.new_events),
         messages=list(file.new_messages),
+        assessments=list(file.new_assessments),
+        handoffs=list(file.new_handoffs),
     )
 
 
@@ -48,6 +55,24 @@ def test_case_record_is_written_once(any_store: CaseStore, policy) -> None:
     assert row is not None and row.revision == batch.revision and row.state == "AI_HANDLING"
     assert [e.seq for e in any_store.events(case_id)] == [1]
     assert [m.text for m in any_store.messages(case_id)] == ["message 0", "message 1"]
+    assert [a.seq for a in any_store.assessments(case_id)] == [1, 2]
+
+
+def test_handoff_packages_and_assessments_are_written_once(any_store: CaseStore, policy) -> None:
+    file = open_case(policy)
+    say(file, "I want to talk to a human", at(1))
+    batch = _batch_of(file)
+    assert batch.handoffs, "the case was offered to someone"
+    any_store.write_case(batch)
+    any_store.write_case(batch)
+    case_id = file.view.case_id
+    [handoff] = any_store.handoffs(case_id)
+    assert handoff.agent == file.view.offered_to
+    assert "I want to talk to a human" in handoff.package_json
+    [assessment] = any_store.assessments(case_id)
+    assert assessment.escalate and "explicit_human_request" in assessment.reasons_json
+    row = any_store.case(case_id)
+    assert row is not None and row.reasons == "explicit_human_request" and row.handoffs == 1
 
 
 def test_older_revision_never_overwrites_newer(any_store: CaseStore, policy) -> None:
@@ -81,18 +106,37 @@ def test_outbox_keeps_each_key_once(any_store: CaseStore) -> None:
     assert "ärgerlich" in row.context_json and row.status == "pending"
 
 
-async def test_workflow_documents_into_postgresql(
-    time_env, policy, postgres_store: CaseStore, executor
-) -> None:
-    async with case_on(time_env, policy, postgres_store, executor) as case:
+async def test_a_full_case_is_on_record(time_env, policy, any_store: CaseStore, executor) -> None:
+    async with case_on(time_env, policy, any_store, executor) as case:
         await case.say("I want to talk to a human")
+        await case.say("Hello?")
         await case.accept("anna")
+        await case.say("Anna here, I will sort it out.", author="agent")
         await case.resolve("anna", root_cause="billing", escalation_necessary=True)
         result = await case.handle.result()
-    row = postgres_store.case(result.case_id)
+    case_id = result.case_id
+    row = any_store.case(case_id)
     assert row is not None and row.state == "CLOSED" and row.assigned_agent == "anna"
-    assert len(postgres_store.events(result.case_id)) == result.history_seq
-    assert len(postgres_store.outbox(result.case_id)) == 3
-    assert [m.text for m in postgres_store.messages(result.case_id)] == [
-        "I want to talk to a human"
+    assert (row.resolved_by, row.root_cause, row.escalation_necessary) == ("anna", "billing", True)
+    assert row.closed_at is not None and row.handoffs == 1 and row.policy_version == policy.version
+    events = any_store.events(case_id)
+    assert [e.seq for e in events] == list(range(1, result.history_seq + 1))
+    triggers = [e.trigger for e in events]
+    assert [t for t in triggers if t in ("escalated", "offered", "accepted", "resolved")] == [
+        "escalated",
+        "offered",
+        "accepted",
+        "resolved",
     ]
+    assert [m.author for m in any_store.messages(case_id)] == ["customer", "customer", "agent"]
+    assessments = any_store.assessments(case_id)
+    assert [a.seq for a in assessments] == [1, 2]  # the customer's messages
+    assert assessments[0].escalate and assessments[0].policy_version == policy.version
+    [handoff] = any_store.handoffs(case_id)
+    assert handoff.agent == "anna" and "I want to talk to a human" in handoff.package_json
+    notifications = any_store.outbox(case_id)
+    assert {n.event for n in notifications} >= {"case_escalated", "case_offered"}
+    deliveries = any_store.deliveries(case_id)
+    # The shipped channels are not connected in tests: every delivery is on record as skipped.
+    assert deliveries and {d.status for d in deliveries} == {"skipped"}
+    assert {d.notification_key for d in deliveries} == {n.key for n in notifications}

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.models import (
         AcceptRequest,
         Assessment,
+        AssessmentRecord,
         Author,
         CarryOver,
         CaseEvent,
@@ -41,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         DeclineRequest,
         EscalateRequest,
         FollowUpRequest,
+        HandoffRecord,
         IncomingMessage,
         MessageRecord,
         Notification,
@@ -91,6 +93,8 @@ class CaseWorkflow:
         self._outbox: dict[str, Notification] = {}
         self._undocumented_events: list[CaseEvent] = []
         self._undocumented_messages: list[MessageRecord] = []
+        self._undocumented_assessments: list[AssessmentRecord] = []
+        self._undocumented_handoffs: list[HandoffRecord] = []
         self._documented_revision = 0
         self._search_attributes: dict[str, Any] = {}
         self._deliveries: set[asyncio.Task[None]] = set()
@@ -142,6 +146,8 @@ class CaseWorkflow:
             self._outbox = {n.key: n for n in carried.pending_notifications}
             self._undocumented_events = list(carried.undocumented_events)
             self._undocumented_messages = list(carried.undocumented_messages)
+            self._undocumented_assessments = list(carried.undocumented_assessments)
+            self._undocumented_handoffs = list(carried.undocumented_handoffs)
             self._documented_revision = carried.documented_revision
             self._inbox = list(carried.inbox) + self._inbox
             self._queued += len(carried.inbox)
@@ -433,8 +439,12 @@ class CaseWorkflow:
     def _collect(self, file: CaseFile) -> None:
         self._undocumented_events += file.new_events
         self._undocumented_messages += file.new_messages
+        self._undocumented_assessments += file.new_assessments
+        self._undocumented_handoffs += file.new_handoffs
         file.new_events.clear()
         file.new_messages.clear()
+        file.new_assessments.clear()
+        file.new_handoffs.clear()
 
     def _publish(self, notifications: list[Notification]) -> None:
         self._upsert_search_attributes()
@@ -523,6 +533,8 @@ class CaseWorkflow:
                 view=self._case.view,
                 events=list(self._undocumented_events),
                 messages=list(self._undocumented_messages),
+                assessments=list(self._undocumented_assessments),
+                handoffs=list(self._undocumented_handoffs),
             )
             await workflow.execute_activity_method(
                 RecordActivities.document_case,
@@ -538,6 +550,14 @@ class CaseWorkflow:
             ]
             self._undocumented_messages = [
                 m for m in self._undocumented_messages if m.seq not in sent_messages
+            ]
+            sent_assessments = {a.seq for a in batch.assessments}
+            self._undocumented_assessments = [
+                a for a in self._undocumented_assessments if a.seq not in sent_assessments
+            ]
+            sent_handoffs = {h.seq for h in batch.handoffs}
+            self._undocumented_handoffs = [
+                h for h in self._undocumented_handoffs if h.seq not in sent_handoffs
             ]
             self._documented_revision = batch.revision
 
@@ -625,6 +645,8 @@ class CaseWorkflow:
             documented_revision=self._documented_revision,
             inbox=self._inbox,
             directory_ops=file.directory_ops,
+            undocumented_assessments=self._undocumented_assessments,
+            undocumented_handoffs=self._undocumented_handoffs,
         )
         return case.model_copy(update={"carry_over": carried})
 
