@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from baton import records_cli
 from baton.client import BatonClient, CaseAlreadyExists, CaseNotFound, CaseRequestRejected
 from baton.detection import load_detector, model_path, sentiment_scorers
 from baton.directory import DirectoryError, DirectoryStore, read_directory
@@ -38,6 +39,9 @@ T = TypeVar("T")
 app = typer.Typer(help="Baton: the escalation engine for customer service.", no_args_is_help=True)
 case_app = typer.Typer(help="Start, drive and inspect customer cases.", no_args_is_help=True)
 app.add_typer(case_app, name="case")
+app.add_typer(records_cli.export_app, name="export")
+app.add_typer(records_cli.retention_app, name="retention")
+case_app.command("export")(records_cli.case_export)
 
 out = Console()
 err = Console(stderr=True)

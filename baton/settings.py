@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.policy import EscalationPolicy
@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     """Teams and agents, loaded into the store when it has none (``baton agents`` edits)."""
     baton_notifications: Path = DEFAULT_NOTIFICATIONS
     """Notification channels, address book, rules; templates beside it."""
+    baton_retention_days: int = Field(default=365, ge=1)
+    """Closed cases keep their transcript and texts this many days (``baton retention``)."""
     baton_data_dir: Path = PROJECT_ROOT / ".data"
     baton_database_url: str | None = None
     baton_dev_server_port: int = 7233

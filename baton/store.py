@@ -17,12 +17,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Column, Engine, Text, event
+from sqlalchemy import Column, Engine, Text, delete, event, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 from baton.schema import migrate
-from domain.models import AssessmentRecord, CaseRecordBatch, CaseView, Notification
+from domain.models import AssessmentRecord, CaseRecordBatch, CaseView, Notification, ReasonHit
+from domain.retention import anonymised, without_evidence
 from domain.states import CaseState
 
 
@@ -423,6 +424,52 @@ class CaseStore:
             if case_id is not None:
                 stmt = stmt.where(OutboxRow.case_id == case_id)
             return list(session.exec(stmt.order_by(OutboxRow.created_at, OutboxRow.key)))  # type: ignore[arg-type]
+
+    # ----------------------------------------------------------- retention
+    def purgeable(self, closed_before: datetime) -> list[str]:
+        """Closed cases, closed before ``closed_before``, whose personal data is still here."""
+        with Session(self.engine) as session:
+            stmt = select(CaseRow.case_id).where(
+                CaseRow.state == CaseState.CLOSED.value,
+                CaseRow.closed_at < closed_before,  # type: ignore[operator]
+                CaseRow.purged_at.is_(None),  # type: ignore[union-attr]
+            )
+            return list(session.exec(stmt.order_by(CaseRow.closed_at)))  # type: ignore[arg-type]
+
+    def purge_personal_data(self, case_id: str, now: datetime) -> None:
+        """Remove the case's transcript and every text that names or quotes a person;
+        keep what the metrics count (see :mod:`domain.retention`). One transaction."""
+        with Session(self.engine) as session, session.begin():
+            case = session.get(CaseRow, case_id)
+            if case is None or case.purged_at is not None:
+                return
+            view = anonymised(CaseView.model_validate_json(case.view_json))
+            case.view_json = view.model_dump_json(exclude={"recent_messages", "handoff"})
+            case.purged_at = now
+            session.add(case)
+            session.execute(delete(MessageRow).where(MessageRow.case_id == case_id))  # type: ignore[arg-type]
+            session.execute(
+                update(CaseEventRow).where(CaseEventRow.case_id == case_id).values(cause="")  # type: ignore[arg-type]
+            )
+            session.execute(
+                update(HandoffRow).where(HandoffRow.case_id == case_id).values(package_json="{}")  # type: ignore[arg-type]
+            )
+            for row in session.exec(select(AssessmentRow).where(AssessmentRow.case_id == case_id)):
+                reasons = [ReasonHit.model_validate(r) for r in json.loads(row.reasons_json)]
+                row.reasons_json = json.dumps(
+                    [r.model_dump(mode="json") for r in without_evidence(reasons)]
+                )
+                session.add(row)
+            session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.case_id == case_id)  # type: ignore[arg-type]
+                .values(subject="", body="", context_json="{}")
+            )
+            session.execute(
+                update(DeliveryRow)
+                .where(DeliveryRow.case_id == case_id)  # type: ignore[arg-type]
+                .values(subject="", body="", address="")
+            )
 
     def close(self) -> None:
         """Release the connection pool."""
