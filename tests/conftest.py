@@ -29,6 +29,7 @@ from domain.detector import Detector
 from domain.directory import directory_from_policy
 from domain.models import CaseInput, CaseView, IncomingMessage, ResolveRequest
 from domain.policy import EscalationPolicy
+from tests.servers import free_port
 from worker import create_worker
 from workflows import search_attributes
 from workflows.case import CaseWorkflow, workflow_id_for
@@ -237,3 +238,41 @@ async def stop_if_running(handle: WorkflowHandle[Any, Any]) -> None:
         await asyncio.sleep(0.05)
     if description.status == WorkflowExecutionStatus.RUNNING:
         await handle.terminate("test finished")
+
+
+ALWAYS_OPEN_DIRECTORY = """
+[[teams]]
+id = "support-frontline"
+path = "customer_support"
+tier = "frontline"
+languages = ["en", "de"]
+channels = ["chat", "email"]
+contact = "support@example.com"
+supervisor = "lead-support"
+calendar = { around_the_clock = true }
+
+[[agents]]
+id = "anna"
+name = "Anna Schmidt"
+team = "support-frontline"
+languages = ["en", "de"]
+max_cases = 2
+"""
+"""A directory whose one team works around the clock: the test does not depend on the
+hour it runs at (the sample directory's teams keep office hours)."""
+
+
+@pytest.fixture
+def worker_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """Environment for a ``python worker.py`` subprocess: its own data dir and ports,
+    an always-open directory, nothing inherited from the caller's TEMPORAL_/BATON_."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "BATON_"))}
+    directory = tmp_path / "directory.toml"
+    directory.write_text(ALWAYS_OPEN_DIRECTORY)
+    env |= {
+        "BATON_DIRECTORY": str(directory),
+        "BATON_DATA_DIR": str(tmp_path / "data"),
+        "BATON_DEV_SERVER_PORT": str(free_port()),
+        "BATON_DEV_UI_PORT": str(free_port()),
+    }
+    yield env

@@ -7,10 +7,7 @@ import socket
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from baton.client import BatonClient
 from baton.settings import DEFAULT_CONFIG, PROJECT_ROOT, Settings
@@ -18,51 +15,9 @@ from domain.states import CaseState
 from tests.conftest import new_case
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _listening(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-ALWAYS_OPEN_DIRECTORY = """
-[[teams]]
-id = "support-frontline"
-path = "customer_support"
-tier = "frontline"
-languages = ["en", "de"]
-channels = ["chat", "email"]
-contact = "support@example.com"
-supervisor = "lead-support"
-calendar = { around_the_clock = true }
-
-[[agents]]
-id = "anna"
-name = "Anna Schmidt"
-team = "support-frontline"
-languages = ["en", "de"]
-max_cases = 2
-"""
-"""A directory whose one team works around the clock: the test does not depend on the
-hour it runs at (the sample directory's teams keep office hours)."""
-
-
-@pytest.fixture
-def worker_env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "BATON_"))}
-    directory = tmp_path / "directory.toml"
-    directory.write_text(ALWAYS_OPEN_DIRECTORY)
-    env |= {
-        "BATON_DIRECTORY": str(directory),
-        "BATON_DATA_DIR": str(tmp_path / "data"),
-        "BATON_DEV_SERVER_PORT": str(_free_port()),
-        "BATON_DEV_UI_PORT": str(_free_port()),
-    }
-    yield env
 
 
 class WorkerProcess:
