@@ -26,12 +26,15 @@ from baton.detection import load_detector, model_path, sentiment_scorers
 from baton.directory import DirectoryError, DirectoryStore, read_directory
 from baton.evaluation import DataNotFound, banking77, tickets
 from baton.evaluation import report as evaluation_report
+from baton.notify.config import load_notification_config
+from baton.notify.templates import Templates
 from baton.settings import ConfigError, Settings, describe, load_policy
 from baton.store import make_engine
 from baton.training import save, train
 from baton.transcript import TranscriptAssessor, TranscriptError
 from domain.detector import Detector
 from domain.directory import Agent, Presence
+from domain.examples import example_notifications
 from domain.models import Author, CaseView, Channel, CustomerTier, Language
 
 T = TypeVar("T")
@@ -249,15 +252,23 @@ def config_check(
         Path | None, typer.Argument(help="Default: BATON_CONFIG or config/escalation.toml.")
     ] = None,
 ) -> None:
-    """Validate an escalation policy file and print its version."""
-    target = path or Settings().baton_config
+    """Validate the escalation policy, the notification channels and every template."""
+    settings = Settings()
+    target = path or settings.baton_config
     try:
         detector = load_detector(target)
+        config = load_notification_config(settings.baton_notifications)
+        Templates(config.templates).check(example_notifications(detector.policy))
     except ConfigError as e:
-        err.print(f"[red]{e}[/red]")
+        err.print(str(e), style="red", markup=False)
         raise typer.Exit(2) from None
     model = detector.risk_model.version if detector.risk_model else "none"
     out.print(f"{target}: valid, version {detector.policy.version}, risk model {model}")
+    connected = [n for n, c in config.channels.items() if c.connected]
+    out.print(
+        f"{settings.baton_notifications}: valid, {len(config.channels)} channel(s), "
+        f"connected: {', '.join(connected) or 'none'}; templates render"
+    )
 
 
 agents_app = typer.Typer(help="The directory: list agents, add them, set presence.")
@@ -270,7 +281,7 @@ def _directory_store() -> DirectoryStore:
     try:
         store.seed(read_directory(settings.baton_directory))
     except ConfigError as e:
-        err.print(f"[red]{e}[/red]", markup=False)
+        err.print(str(e), style="red", markup=False)
         raise typer.Exit(2) from None
     return store
 
@@ -408,7 +419,7 @@ def agents_load(
     try:
         directory = read_directory(path)
     except ConfigError as e:
-        err.print(f"[red]{e}[/red]", markup=False)
+        err.print(str(e), style="red", markup=False)
         raise typer.Exit(2) from None
     _directory_change(lambda: store.replace(directory))
     out.print(f"loaded {len(directory.teams)} teams and {len(directory.agents)} agents")

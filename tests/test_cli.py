@@ -12,6 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from baton.client import BatonClient
 from baton.directory import DirectoryStore
+from baton.settings import DEFAULT_NOTIFICATIONS
 from domain.directory import Presence
 from domain.models import Assessment, CaseView
 from domain.states import CaseState
@@ -103,6 +104,18 @@ async def test_config_check(cli_env, tmp_path: Path) -> None:
     bad.write_text("version = 1")
     code, _, err = await _baton(cli_env, "config-check", str(bad))
     assert code == 2 and "default_path" in err
+    assert "notifications.toml: valid, 5 channel(s), connected: none" in " ".join(out.split())
+
+    # A template naming a field its event does not carry fails the check, by file and name.
+    shutil.copytree(DEFAULT_NOTIFICATIONS.parent / "templates", tmp_path / "templates")
+    (tmp_path / "templates" / "de" / "case_offered.j2").write_text(
+        "{% block subject %}{{ data.handof.summary }}{% endblock %}{% block text %}x{% endblock %}"
+    )
+    notifications = tmp_path / "notifications.toml"
+    notifications.write_text(DEFAULT_NOTIFICATIONS.read_text())
+    env = cli_env | {"BATON_NOTIFICATIONS": str(notifications)}
+    code, _, err = await _baton(env, "config-check")
+    assert code == 2 and "de/case_offered.j2" in err and "handof" in err
 
 
 async def test_unreachable_temporal_is_exit_code_4(cli_env) -> None:

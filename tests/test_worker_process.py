@@ -113,6 +113,22 @@ def test_bad_config_stops_the_worker_naming_the_key(worker_env, tmp_path: Path) 
     assert not (Path(worker_env["BATON_DATA_DIR"]) / "temporal.db").exists()
 
 
+def test_broken_notifications_stop_the_worker(worker_env, tmp_path: Path) -> None:
+    bad = tmp_path / "notifications.toml"
+    bad.write_text('[channels.hook]\nkind = "webhook"\nurl = "http://127.0.0.1:9/x"\n')
+    result = subprocess.run(
+        [sys.executable, "worker.py"],
+        cwd=PROJECT_ROOT,
+        env=worker_env | {"BATON_NOTIFICATIONS": str(bad)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 2
+    assert "channels.hook.webhook" in result.stderr and "secret_env" in result.stderr
+
+
 async def test_worker_joins_an_existing_cluster(worker_env, dev_env) -> None:
     task_queue = f"tq-{os.getpid()}-external"
     env = worker_env | {

@@ -59,6 +59,11 @@ class SmtpChannel(_Strict):
         return self.host or _env(self.host_env)
 
     @property
+    def connected(self) -> bool:
+        """Whether a host is set (else deliveries on this channel are skipped)."""
+        return bool(self.resolved_host)
+
+    @property
     def login(self) -> tuple[str, str] | None:
         """(username, password) when the relay wants a login."""
         user = self.username or _env(self.username_env)
@@ -85,6 +90,11 @@ class HttpChannel(_Strict):
     def resolved_url(self) -> str:
         """The URL, from the file or its environment variable."""
         return self.url or _env(self.url_env)
+
+    @property
+    def connected(self) -> bool:
+        """Whether a URL is set (else deliveries on this channel are skipped)."""
+        return bool(self.resolved_url)
 
     @property
     def secret(self) -> str:

@@ -19,7 +19,7 @@ import structlog
 from jinja2 import TemplateError
 
 from baton.notify.channels import DeliveryError, Outgoing, send_email, send_http
-from baton.notify.config import HttpChannel, NotificationConfig, SmtpChannel
+from baton.notify.config import HttpChannel, NotificationConfig
 from baton.notify.templates import Rendered, Templates
 from baton.store import CaseStore, DeliveryRow
 from domain.models import DeliveryFailure, DeliveryReport, DeliveryStatus, Notification
@@ -113,11 +113,7 @@ class Deliverer:
     def _unsendable(self, d: PlannedDelivery) -> tuple[DeliveryStatus, str] | None:
         if not d.channel:
             return DeliveryStatus.FAILED, f"no endpoint for {d.recipient_kind} {d.recipient}"
-        channel = self.config.channels[d.channel]
-        connected = (
-            channel.resolved_host if isinstance(channel, SmtpChannel) else channel.resolved_url
-        )
-        if not connected:
+        if not self.config.channels[d.channel].connected:
             return DeliveryStatus.SKIPPED, f"channel {d.channel} is not connected"
         if d.unresolved:
             return DeliveryStatus.FAILED, d.unresolved
