@@ -16,23 +16,27 @@ from contextlib import AsyncExitStack
 
 import structlog
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.detection import DetectionActivities
 from activities.notifications import NotificationActivities
 from activities.policy import PolicyActivities
 from activities.records import RecordActivities
+from activities.retention import RetentionActivities
 from activities.routing import RoutingActivities
 from baton.detection import load_detector
 from baton.directory import DirectoryStore, read_directory
 from baton.logging import configure_logging
 from baton.notify.deliverer import Deliverer
 from baton.notify.setup import load_deliverer
+from baton.schedules import ensure_retention_schedule
 from baton.settings import ConfigError, Settings
 from baton.store import CaseStore
 from baton.temporal import connect, start_embedded_server
 from domain.detector import Detector
 from workflows.case import CaseWorkflow
+from workflows.retention import RetentionWorkflow
 
 log = structlog.get_logger("baton.worker")
 
@@ -58,10 +62,11 @@ def create_worker(
     routing = RoutingActivities(directory)
     deliverer = deliverer or load_deliverer(store, detector.policy, directory.team_contacts)
     notifications = NotificationActivities(deliverer)
+    retention = RetentionActivities(store)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[CaseWorkflow],
+        workflows=[CaseWorkflow, RetentionWorkflow],
         activities=[
             policy_activities.load_policy,
             detection.assess_message,
@@ -72,6 +77,7 @@ def create_worker(
             routing.reserve_agent,
             routing.update_assignments,
             routing.claim_agent,
+            retention.purge_personal_data,
         ],
         activity_executor=executor,
     )
@@ -119,6 +125,16 @@ async def main() -> int:
         worker = create_worker(
             client, settings.baton_task_queue, detector, store, executor, deliverer=deliverer
         )
+        try:
+            await ensure_retention_schedule(
+                client,
+                settings.baton_task_queue,
+                settings.baton_retention_days,
+                settings.baton_retention_cron,
+            )
+        except RPCError as err:  # an invalid cron expression, most likely
+            print(f"baton: retention schedule refused: {err}", file=sys.stderr)
+            return 2
         async with worker:
             log.info(
                 "worker running",

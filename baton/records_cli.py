@@ -133,10 +133,8 @@ def purge(
     now = datetime.now(UTC)
     store = _store()
     try:
-        due = store.purgeable(now - timedelta(days=keep))
-        if not dry_run:
-            for case_id in due:
-                store.purge_personal_data(case_id, now)
+        cutoff = now - timedelta(days=keep)
+        due = store.purgeable(cutoff) if dry_run else store.purge_closed_before(cutoff, now)
     finally:
         store.close()
     if as_json:

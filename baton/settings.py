@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     """Notification channels, address book, rules; templates beside it."""
     baton_retention_days: int = Field(default=365, ge=1)
     """Closed cases keep their transcript and texts this many days (``baton retention``)."""
+    baton_retention_cron: str = "30 3 * * *"
+    """When the retention schedule runs (cron, UTC)."""
     baton_data_dir: Path = PROJECT_ROOT / ".data"
     baton_database_url: str | None = None
     baton_dev_server_port: int = 7233

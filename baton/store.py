@@ -436,6 +436,13 @@ class CaseStore:
             )
             return list(session.exec(stmt.order_by(CaseRow.closed_at)))  # type: ignore[arg-type]
 
+    def purge_closed_before(self, cutoff: datetime, now: datetime) -> list[str]:
+        """Purge every case closed before ``cutoff`` (see :meth:`purge_personal_data`)."""
+        due = self.purgeable(cutoff)
+        for case_id in due:
+            self.purge_personal_data(case_id, now)
+        return due
+
     def purge_personal_data(self, case_id: str, now: datetime) -> None:
         """Remove the case's transcript and every text that names or quotes a person;
         keep what the metrics count (see :mod:`domain.retention`). One transaction."""

@@ -562,4 +562,24 @@ class CaseRecordBatch(BaseModel):
     handoffs: list[HandoffRecord] = []
 
 
+class RetentionRequest(WireModel):
+    """Start payload of ``RetentionWorkflow``: keep personal data this many days after
+    a case closed."""
+
+    days: int = Field(ge=1, le=36500)
+
+
+class PurgeRequest(BaseModel):
+    """Activity ``purge_personal_data``: cases closed before ``closed_before``."""
+
+    closed_before: datetime
+
+
+class PurgeReport(BaseModel):
+    """What a retention run purged."""
+
+    closed_before: datetime
+    cases: list[str]
+
+
 CaseInput.model_rebuild()
