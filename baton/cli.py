@@ -26,15 +26,13 @@ from baton.detection import load_detector, model_path, sentiment_scorers
 from baton.directory import DirectoryError, DirectoryStore, read_directory
 from baton.evaluation import DataNotFound, banking77, tickets
 from baton.evaluation import report as evaluation_report
-from baton.notify.config import load_notification_config
-from baton.notify.templates import Templates
+from baton.notify.setup import load_checked
 from baton.settings import ConfigError, Settings, describe, load_policy
 from baton.store import make_engine
 from baton.training import save, train
 from baton.transcript import TranscriptAssessor, TranscriptError
 from domain.detector import Detector
 from domain.directory import Agent, Presence
-from domain.examples import example_notifications
 from domain.models import Author, CaseView, Channel, CustomerTier, Language
 
 T = TypeVar("T")
@@ -257,8 +255,7 @@ def config_check(
     target = path or settings.baton_config
     try:
         detector = load_detector(target)
-        config = load_notification_config(settings.baton_notifications)
-        Templates(config.templates).check(example_notifications(detector.policy))
+        config, _ = load_checked(detector.policy, settings.baton_notifications)
     except ConfigError as e:
         err.print(str(e), style="red", markup=False)
         raise typer.Exit(2) from None

@@ -106,6 +106,11 @@ async def test_config_check(cli_env, tmp_path: Path) -> None:
     assert code == 2 and "default_path" in err
     assert "notifications.toml: valid, 5 channel(s), connected: none" in " ".join(out.split())
 
+    # A connected webhook must be able to sign.
+    unsigned = cli_env | {"BATON_WEBHOOK_URL": "http://127.0.0.1:9/hook"}
+    code, _, err = await _baton(unsigned, "config-check")
+    assert code == 2 and "channels.ops-webhook: BATON_WEBHOOK_SECRET" in " ".join(err.split())
+
     # A template naming a field its event does not carry fails the check, by file and name.
     shutil.copytree(DEFAULT_NOTIFICATIONS.parent / "templates", tmp_path / "templates")
     (tmp_path / "templates" / "de" / "case_offered.j2").write_text(
