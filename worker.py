@@ -89,6 +89,7 @@ async def main() -> int:
     settings = Settings()
     try:
         policy = settings.policy
+        _ = settings.codec  # malformed encryption keys stop the start
         detector = load_detector(settings.baton_config, policy)
         directory = read_directory(settings.baton_directory)
     except ConfigError as err:

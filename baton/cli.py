@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from baton import records_cli
+from baton import codec_cli, records_cli
 from baton.client import BatonClient, CaseAlreadyExists, CaseNotFound, CaseRequestRejected
 from baton.detection import load_detector, model_path, sentiment_scorers
 from baton.directory import DirectoryError, DirectoryStore, read_directory
@@ -43,6 +43,7 @@ app.add_typer(case_app, name="case")
 app.add_typer(records_cli.export_app, name="export")
 app.add_typer(records_cli.retention_app, name="retention")
 case_app.command("export")(records_cli.case_export)
+app.add_typer(codec_cli.codec_app_cli, name="codec")
 
 out = Console()
 err = Console(stderr=True)
@@ -63,6 +64,9 @@ def _run(action: Callable[[BatonClient], Awaitable[T]]) -> T:
 
     try:
         return asyncio.run(main())
+    except ConfigError as e:
+        err.print(str(e), style="red", markup=False)
+        raise typer.Exit(2) from None
     except ValidationError as e:
         err.print(f"[red]invalid input[/red]\n{describe(e)}")
         raise typer.Exit(2) from None

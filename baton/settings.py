@@ -7,9 +7,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import TypeVar
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from baton.codec import EncryptionCodec, EncryptionKeyError
 from domain.policy import EscalationPolicy
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -77,6 +78,14 @@ class Settings(BaseSettings):
     """Closed cases keep their transcript and texts this many days (``baton retention``)."""
     baton_retention_cron: str = "30 3 * * *"
     """When the retention schedule runs (cron, UTC)."""
+    baton_encryption_keys: SecretStr | None = None
+    """``id:base64,...``: encrypt every payload before it reaches Temporal (first key encrypts)."""
+    baton_codec_tokens: SecretStr | None = None
+    """Comma-separated bearer tokens of the operators the codec server decrypts for."""
+    baton_codec_cors_origins: str = "http://localhost:8233,http://127.0.0.1:8233"
+    baton_codec_port: int = 8081
+    baton_codec_endpoint: str | None = None
+    """The codec server's URL, handed to the embedded Web UI (``--ui-codec-endpoint``)."""
     baton_data_dir: Path = PROJECT_ROOT / ".data"
     baton_database_url: str | None = None
     baton_dev_server_port: int = 7233
@@ -91,6 +100,17 @@ class Settings(BaseSettings):
     def embedded_server(self) -> bool:
         """Whether ``worker.py`` starts its own Temporal dev server."""
         return not self.temporal_address
+
+    @cached_property
+    def codec(self) -> EncryptionCodec | None:
+        """The payload codec when ``BATON_ENCRYPTION_KEYS`` is set; :class:`ConfigError`
+        if the keys are malformed."""
+        if self.baton_encryption_keys is None:
+            return None
+        try:
+            return EncryptionCodec.from_spec(self.baton_encryption_keys.get_secret_value())
+        except EncryptionKeyError as err:
+            raise ConfigError(f"BATON_ENCRYPTION_KEYS: {err}") from None
 
     @cached_property
     def policy(self) -> EscalationPolicy:

@@ -18,6 +18,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
+from baton.codec import with_codec
 from baton.settings import Settings
 from workflows import search_attributes
 
@@ -36,11 +37,13 @@ def installed_binary(name: str) -> str:
     return found
 
 
-def dev_server_args() -> list[str]:
-    """Extra dev server arguments: the SQLite pragmas."""
+def dev_server_args(codec_endpoint: str | None = None) -> list[str]:
+    """Extra dev server arguments: the SQLite pragmas, and the Web UI's codec server."""
     args: list[str] = []
     for pragma in SQLITE_PRAGMAS:
         args += ["--sqlite-pragma", pragma]
+    if codec_endpoint:
+        args += ["--ui-codec-endpoint", codec_endpoint]
     return args
 
 
@@ -49,7 +52,7 @@ async def start_embedded_server(settings: Settings) -> WorkflowEnvironment:
     settings.baton_data_dir.mkdir(parents=True, exist_ok=True)
     return await WorkflowEnvironment.start_local(
         namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=with_codec(pydantic_data_converter, settings.codec),
         ip="127.0.0.1",
         port=settings.baton_dev_server_port,
         ui=True,
@@ -57,7 +60,7 @@ async def start_embedded_server(settings: Settings) -> WorkflowEnvironment:
         search_attributes=search_attributes.ALL,
         dev_server_existing_path=installed_binary("temporal"),
         dev_server_database_filename=str(settings.baton_data_dir / "temporal.db"),
-        dev_server_extra_args=dev_server_args(),
+        dev_server_extra_args=dev_server_args(settings.baton_codec_endpoint),
         dev_server_startup_timeout=timedelta(seconds=60),
     )
 
@@ -77,7 +80,7 @@ def connect_options(settings: Settings) -> dict[str, Any]:
     return {
         "target_host": address,
         "namespace": settings.temporal_namespace,
-        "data_converter": pydantic_data_converter,
+        "data_converter": with_codec(pydantic_data_converter, settings.codec),
         "tls": tls,
         "api_key": settings.temporal_api_key,
     }

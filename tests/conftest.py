@@ -73,9 +73,15 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 @pytest.fixture(scope="session")
-async def dev_env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[WorkflowEnvironment]:
+def dev_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the dev server keeps its SQLite database (tests read it raw)."""
+    return tmp_path_factory.mktemp("temporal") / "temporal.db"
+
+
+@pytest.fixture(scope="session")
+async def dev_env(dev_db: Path) -> AsyncIterator[WorkflowEnvironment]:
     """The real dev server on a free loopback port, file-backed, search attributes registered."""
-    db = tmp_path_factory.mktemp("temporal") / "temporal.db"
+    db = dev_db
     env = await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
         ip="127.0.0.1",
