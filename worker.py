@@ -33,7 +33,7 @@ from baton.notify.setup import load_deliverer
 from baton.schedules import ensure_retention_schedule
 from baton.settings import ConfigError, Settings
 from baton.store import CaseStore
-from baton.temporal import connect, start_embedded_server
+from baton.temporal import connect, metrics_runtime, start_embedded_server
 from domain.detector import Detector
 from workflows.case import CaseWorkflow
 from workflows.retention import RetentionWorkflow
@@ -109,9 +109,15 @@ async def main() -> int:
         return 2
     if DirectoryStore(store.engine).seed(directory):
         log.info("directory loaded", teams=len(directory.teams), agents=len(directory.agents))
+    try:
+        runtime = metrics_runtime(settings)
+    except ValueError as err:  # the port is taken
+        print(f"baton: BATON_METRICS_ADDRESS: {err}", file=sys.stderr)
+        store.close()
+        return 2
     async with AsyncExitStack() as stack:
         if settings.embedded_server:
-            env = await start_embedded_server(settings)
+            env = await start_embedded_server(settings, runtime)
             stack.push_async_callback(env.shutdown)
             client = env.client
             log.info(
@@ -120,7 +126,7 @@ async def main() -> int:
                 web_ui=f"http://localhost:{settings.baton_dev_ui_port}",
             )
         else:
-            client = await connect(settings)
+            client = await connect(settings, runtime)
         executor = stack.enter_context(ThreadPoolExecutor(max_workers=8))
         stack.push_async_callback(deliverer.close)
         worker = create_worker(

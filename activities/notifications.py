@@ -24,12 +24,25 @@ class NotificationActivities:
         sent are not sent again); the report lists the ones that failed for good.
         """
         try:
-            return await self._deliverer.deliver(batch.notifications)
+            report = await self._deliverer.deliver(batch.notifications)
         except DeliveriesPending as err:
             raise ApplicationError(str(err), type="DeliveriesPending") from None
+        _count(report)
+        return report
 
     @activity.defn(name="notify")
     async def notify(self, notification: Notification) -> bool:
         """One notification (cases started before ``deliver_notifications``)."""
         await self.deliver_notifications(NotificationBatch(notifications=[notification]))
         return True
+
+
+def _count(report: DeliveryReport) -> None:
+    """``baton_notification_deliveries`` {channel, status} on the worker's metrics."""
+    counter = activity.metric_meter().create_counter(
+        "baton_notification_deliveries", "Notification deliveries by final status"
+    )
+    outcomes = [(k, "sent") for k in report.sent] + [(k, "skipped") for k in report.skipped]
+    outcomes += [(f.key, "failed") for f in report.failed]
+    for key, status in outcomes:
+        counter.add(1, {"channel": key.rpartition("#")[2] or "none", "status": status})

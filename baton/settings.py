@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     """Closed cases keep their transcript and texts this many days (``baton retention``)."""
     baton_retention_cron: str = "30 3 * * *"
     """When the retention schedule runs (cron, UTC)."""
+    baton_metrics_address: str = "127.0.0.1:9464"
+    """The worker's Prometheus endpoint (``/metrics``); empty turns it off."""
     baton_encryption_keys: SecretStr | None = None
     """``id:base64,...``: encrypt every payload before it reaches Temporal (first key encrypts)."""
     baton_codec_tokens: SecretStr | None = None

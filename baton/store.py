@@ -84,6 +84,8 @@ class CaseEventRow(SQLModel, table=True):
     team: str | None = None
     agent: str | None = None
     cause: str = Field(sa_column=Column(Text, nullable=False))
+    reason: str | None = None
+    """The detection reason behind an escalation (the KPIs count escalations by it)."""
 
 
 class MessageRow(SQLModel, table=True):
@@ -276,7 +278,8 @@ class CaseStore:
             where=table.c.revision < upsert.excluded.revision,
         )
         events = [
-            e.model_dump(mode="json") | {"case_id": v.case_id, "at": e.at} for e in batch.events
+            e.model_dump(mode="json") | {"case_id": v.case_id, "at": e.at, "reason": e.reason}
+            for e in batch.events
         ]
         messages = [
             m.model_dump(mode="json", exclude={"sentiment"}) | {"case_id": v.case_id, "at": m.at}

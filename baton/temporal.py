@@ -15,6 +15,7 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.client import Client, TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
@@ -47,7 +48,18 @@ def dev_server_args(codec_endpoint: str | None = None) -> list[str]:
     return args
 
 
-async def start_embedded_server(settings: Settings) -> WorkflowEnvironment:
+def metrics_runtime(settings: Settings) -> Runtime | None:
+    """A Temporal runtime exporting the SDK's and the engine's metrics for Prometheus on
+    ``BATON_METRICS_ADDRESS`` (None when it is empty). Only the worker uses one."""
+    if not settings.baton_metrics_address:
+        return None
+    metrics = PrometheusConfig(bind_address=settings.baton_metrics_address)
+    return Runtime(telemetry=TelemetryConfig(metrics=metrics))
+
+
+async def start_embedded_server(
+    settings: Settings, runtime: Runtime | None = None
+) -> WorkflowEnvironment:
     """Start the Temporal dev server with the Web UI, file-backed under the data dir."""
     settings.baton_data_dir.mkdir(parents=True, exist_ok=True)
     return await WorkflowEnvironment.start_local(
@@ -62,6 +74,7 @@ async def start_embedded_server(settings: Settings) -> WorkflowEnvironment:
         dev_server_database_filename=str(settings.baton_data_dir / "temporal.db"),
         dev_server_extra_args=dev_server_args(settings.baton_codec_endpoint),
         dev_server_startup_timeout=timedelta(seconds=60),
+        runtime=runtime,
     )
 
 
@@ -86,9 +99,9 @@ def connect_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
     """A client for ``TEMPORAL_ADDRESS`` (TLS / API key as configured) or the local server."""
-    return await Client.connect(**connect_options(settings))
+    return await Client.connect(**connect_options(settings), runtime=runtime)
 
 
 async def register_search_attributes(client: Client, namespace: str = "default") -> None:

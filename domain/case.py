@@ -685,7 +685,7 @@ class CaseFile:
             v.transfers += 1
         v.level, v.path, v.pending_escalation = level, path_name(self.policy, reason.path), None
         self._assign_tier(staff, now)
-        self._record(Trigger.ESCALATED, now, cause)
+        self._record(Trigger.ESCALATED, now, cause, reason=reason.name)
         out = [self._team_notice(staff, cause)]
         if first and not self._directory:
             out.append(self._customer_notice(staff))  # directory: once we know who or when
@@ -866,7 +866,9 @@ class CaseFile:
         return []
 
     # ----------------------------------------------------------------- helpers
-    def _record(self, trigger: Trigger, now: datetime, cause: str) -> CaseEvent:
+    def _record(
+        self, trigger: Trigger, now: datetime, cause: str, reason: str | None = None
+    ) -> CaseEvent:
         """Apply ``trigger`` through the transition table and append it to the history."""
         v = self.view
         to_state = table_next_state(v.state, trigger) if trigger is not Trigger.OPENED else v.state
@@ -883,6 +885,7 @@ class CaseFile:
             team=v.assigned_team,
             agent=v.assigned_agent or v.offered_to,
             cause=cause,
+            reason=reason,
         )
         v.state = to_state
         v.history = [*v.history, event][-self.policy.limits.history_kept :]

@@ -229,6 +229,8 @@ class CaseEvent(BaseModel):
     team: str | None = None
     agent: str | None = None
     cause: str = ""
+    reason: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    """The detection reason behind an escalation to a human (None for tier raises)."""
 
 
 class Deadline(BaseModel):

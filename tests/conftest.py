@@ -280,5 +280,6 @@ def worker_env(tmp_path: Path) -> Iterator[dict[str, str]]:
         "BATON_DATA_DIR": str(tmp_path / "data"),
         "BATON_DEV_SERVER_PORT": str(free_port()),
         "BATON_DEV_UI_PORT": str(free_port()),
+        "BATON_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
     }
     yield env

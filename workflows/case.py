@@ -53,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.policy import EscalationPolicy
     from domain.routing import AssignmentChanges, ClaimRequest, ReserveRequest
     from domain.states import ACTIVE_STATES, CaseState
+    from workflows import case_metrics
     from workflows import search_attributes as sa
 
 Command = Callable[[datetime], list["Notification"]]
@@ -437,6 +438,7 @@ class CaseWorkflow:
         self._publish(notifications)
 
     def _collect(self, file: CaseFile) -> None:
+        case_metrics.record(file.new_events, file.view)
         self._undocumented_events += file.new_events
         self._undocumented_messages += file.new_messages
         self._undocumented_assessments += file.new_assessments

@@ -1,4 +1,5 @@
-"""The whole case record: assessments, handoff packages, report columns, retention.
+"""The whole case record: assessments, handoff packages, report columns, retention,
+the reason behind each escalation.
 
 Existing cases get their report columns filled from the stored view.
 
@@ -71,6 +72,7 @@ def upgrade() -> None:
     )
     for column in CASE_COLUMNS:
         op.add_column("case", column)
+    op.add_column("case_event", sa.Column("reason", AutoString(), nullable=True))
     op.create_index(op.f("ix_case_closed_at"), "case", ["closed_at"], unique=False)
     _fill_report_columns()
 
@@ -122,6 +124,8 @@ def _when(value: str | None) -> datetime | None:
 
 def downgrade() -> None:
     """Drop what :func:`upgrade` added."""
+    with op.batch_alter_table("case_event") as batch:
+        batch.drop_column("reason")
     with op.batch_alter_table("case") as batch:
         batch.drop_index(op.f("ix_case_closed_at"))
         for column in reversed(CASE_COLUMNS):
