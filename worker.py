@@ -27,6 +27,7 @@ from activities.retention import RetentionActivities
 from activities.routing import RoutingActivities
 from baton.detection import load_detector
 from baton.directory import DirectoryStore, read_directory
+from baton.log_context import CaseLogContext
 from baton.logging import configure_logging
 from baton.notify.deliverer import Deliverer
 from baton.notify.setup import load_deliverer
@@ -80,6 +81,7 @@ def create_worker(
             retention.purge_personal_data,
         ],
         activity_executor=executor,
+        interceptors=[CaseLogContext()],
     )
 
 

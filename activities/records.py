@@ -34,7 +34,7 @@ class RecordActivities:
             "case documented",
             case_id=batch.view.case_id,
             state=batch.view.state.value,
-            level=int(batch.view.level),
+            escalation_level=int(batch.view.level),
             revision=batch.revision,
         )
 

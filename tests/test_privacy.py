@@ -34,3 +34,11 @@ async def test_texts_and_names_stay_out_of_logs(
     assert "case documented" in logged  # the logs were captured at all
     assert "dropping the signal" in logged and "dropped: text is longer" in logged
     assert SECRET not in logged and NAME not in logged and "DE89370400440532013000" not in logged
+    # Every activity log line names its case, workflow, state and level.
+    documented = [line for line in logged.splitlines() if "case documented" in line]
+    handed_off = [line for line in documented if "state=HANDOFF" in line]
+    assert handed_off, documented
+    assert f"workflow_id=case-{case.case_id}" in handed_off[0]
+    assert "activity=document_case" in handed_off[0] and "escalation_level=2" in handed_off[0]
+    deliveries = [line for line in logged.splitlines() if "notification delivery" in line]
+    assert deliveries and all("activity=deliver_notifications" in line for line in deliveries)

@@ -392,6 +392,13 @@ class CaseWorkflow:
     def _check_follow_up(self, request: FollowUpRequest) -> None:
         self._check(lambda file: file.check_follow_up(request))
 
+    def log_context(self) -> dict[str, Any]:
+        """State and level for the log lines of the activities this case starts."""
+        if self._file is None:
+            return {}
+        view = self._file.view
+        return {"state": view.state.value, "escalation_level": int(view.level)}
+
     @workflow.query(name="state")
     def state(self) -> CaseView:
         """The whole case view."""
