@@ -33,7 +33,8 @@ from baton.training import save, train
 from baton.transcript import TranscriptAssessor, TranscriptError
 from domain.detector import Detector
 from domain.directory import Agent, Presence
-from domain.models import Author, CaseView, Channel, CustomerTier, Language
+from domain.models import Author, CaseView, Channel, CustomerTier, Language, wire_schemas
+from domain.states import CaseState
 
 T = TypeVar("T")
 
@@ -135,6 +136,70 @@ def message(
         f"{assessment.severity.value} · reasons: {reasons}"
         + (" · duplicate, ignored" if assessment.duplicate else "")
     )
+
+
+@case_app.command("list")
+def list_cases(
+    state: Annotated[CaseState | None, typer.Option(help="Only cases in this state.")] = None,
+    team: Annotated[str | None, typer.Option(help="Only cases assigned to this team.")] = None,
+    level: Annotated[int | None, typer.Option(min=0, max=3, help="Only this level.")] = None,
+    vip: Annotated[bool, typer.Option("--vip", help="Only VIP customers.")] = False,
+    reason: Annotated[str | None, typer.Option(help="Only cases where this reason fired.")] = None,
+    query: Annotated[
+        str | None, typer.Option(help="Any visibility query over the search attributes.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    as_json: JsonFlag = False,
+) -> None:
+    """List cases by state, team, level, tier or reason (Temporal visibility), newest first."""
+    clauses = [query] if query else []
+    if state is not None:
+        clauses.append(f'CaseState = "{state.value}"')
+    if team is not None:
+        clauses.append(f"AssignedTeam = {json.dumps(team)}")
+    if level is not None:
+        clauses.append(f"EscalationLevel = {level}")
+    if vip:
+        clauses.append('CustomerTier = "vip"')
+    if reason is not None:
+        clauses.append(f"EscalationReasons = {json.dumps(reason)}")
+    where = " AND ".join(f"({c})" for c in clauses)
+    cases = _run(lambda c: c.list_cases(where, limit))
+    if as_json:
+        out.print_json(data=[c.model_dump(mode="json") for c in cases])
+        return
+    table = Table(title=f"Cases ({len(cases)})")
+    for column in ("case", "state", "level", "severity", "team", "tier", "reasons", "started"):
+        table.add_column(column)
+    for c in cases:
+        table.add_row(
+            c.case_id,
+            c.state or c.status,
+            "-" if c.level is None else str(c.level),
+            c.severity or "-",
+            c.team or "-",
+            c.customer_tier or "-",
+            ", ".join(c.reasons) or "-",
+            f"{c.started_at:%Y-%m-%d %H:%M}" if c.started_at else "-",
+        )
+    out.print(table)
+
+
+@app.command("schema")
+def schema(
+    name: Annotated[
+        str | None, typer.Argument(help="One payload (default: all), e.g. CaseInput.")
+    ] = None,
+) -> None:
+    """JSON Schemas of every payload of the wire contract (for clients in any language)."""
+    schemas = wire_schemas()
+    if name is None:
+        out.print_json(data=schemas)
+        return
+    if name not in schemas:
+        err.print(f"[red]unknown payload {name!r}[/red]; one of: {', '.join(schemas)}")
+        raise typer.Exit(2)
+    out.print_json(data=schemas[name])
 
 
 @case_app.command("show")

@@ -7,6 +7,7 @@ this module only adds types and clear exceptions.
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -34,6 +35,7 @@ from domain.models import (
     IncomingMessage,
     ResolveRequest,
 )
+from workflows import search_attributes as sa
 from workflows.case import CaseWorkflow, workflow_id_for
 
 
@@ -59,6 +61,22 @@ class StartedCase(BaseModel):
     case_id: str
     workflow_id: str
     run_id: str | None
+
+
+class CaseSummary(BaseModel):
+    """One line of ``list_cases``: what the case's search attributes say."""
+
+    case_id: str
+    workflow_id: str
+    status: str
+    """Temporal's execution status (RUNNING, COMPLETED, TERMINATED ...)."""
+    state: str | None = None
+    level: int | None = None
+    severity: str | None = None
+    team: str | None = None
+    customer_tier: str | None = None
+    reasons: list[str] = []
+    started_at: datetime | None = None
 
 
 class BatonClient:
@@ -170,6 +188,35 @@ class BatonClient:
                 return False
             raise
         return description.status == WorkflowExecutionStatus.RUNNING
+
+    async def list_cases(self, query: str = "", limit: int = 50) -> list[CaseSummary]:
+        """Cases matching a visibility ``query`` (search attributes: ``CaseState``,
+        ``EscalationLevel``, ``Severity``, ``AssignedTeam``, ``CustomerTier``,
+        ``EscalationReasons``), newest first."""
+        where = 'WorkflowType = "CaseWorkflow"' + (f" AND ({query})" if query else "")
+        found: list[CaseSummary] = []
+        try:
+            async for wf in self.client.list_workflows(where, limit=limit):
+                attrs = wf.typed_search_attributes
+                found.append(
+                    CaseSummary(
+                        case_id=wf.id.removeprefix("case-"),
+                        workflow_id=wf.id,
+                        status=wf.status.name if wf.status else "UNKNOWN",
+                        state=attrs.get(sa.CASE_STATE),
+                        level=attrs.get(sa.ESCALATION_LEVEL),
+                        severity=attrs.get(sa.SEVERITY),
+                        team=attrs.get(sa.ASSIGNED_TEAM),
+                        customer_tier=attrs.get(sa.CUSTOMER_TIER),
+                        reasons=list(attrs.get(sa.ESCALATION_REASONS) or []),
+                        started_at=wf.start_time,
+                    )
+                )
+        except RPCError as err:
+            if err.status is RPCStatusCode.INVALID_ARGUMENT:
+                raise CaseRequestRejected(f"invalid query: {err.message}") from None
+            raise
+        return found
 
     async def case(self, case_id: str) -> CaseView:
         """The whole case view (query ``state``)."""

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from domain.calendar import BusinessCalendar
 from domain.chains import ChainPosition
@@ -451,7 +452,9 @@ class CaseInput(WireModel):
     customer: Customer
     channel: Channel
     subject: Text
-    carry_over: CarryOver | None = Field(default=None, exclude_if=lambda v: v is None)
+    carry_over: SkipJsonSchema[CarryOver | None] = Field(
+        default=None, exclude_if=lambda v: v is None
+    )
     """Internal: the state handed to the next run by continue-as-new. Never set by callers."""
 
 
@@ -585,3 +588,24 @@ class PurgeReport(BaseModel):
 
 
 CaseInput.model_rebuild()
+
+WIRE_PAYLOADS: dict[str, type[BaseModel]] = {
+    "CaseInput": CaseInput,
+    "IncomingMessage": IncomingMessage,
+    "AcceptRequest": AcceptRequest,
+    "DeclineRequest": DeclineRequest,
+    "ConsultAnswer": ConsultAnswer,
+    "EscalateRequest": EscalateRequest,
+    "ResolveRequest": ResolveRequest,
+    "FollowUpRequest": FollowUpRequest,
+    "Assessment": Assessment,
+    "CaseView": CaseView,
+    "RetentionRequest": RetentionRequest,
+}
+"""Every payload a client sends or receives: start input, update and signal payloads,
+the assessment answer and the case view (updates and the ``state`` query)."""
+
+
+def wire_schemas() -> dict[str, dict[str, Any]]:
+    """The JSON Schema of each wire payload, by name."""
+    return {name: model.model_json_schema() for name, model in WIRE_PAYLOADS.items()}

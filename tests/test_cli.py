@@ -191,3 +191,56 @@ async def test_reconcile_releases_agents_held_by_cases_that_no_longer_run(
         held = {a.case_id for a in directory.active_assignments()}
         assert held == {running.case_id}
         await dev_env.client.get_workflow_handle(f"case-{running.case_id}").terminate()
+
+
+async def test_case_list_filters_by_the_search_attributes(
+    dev_env, cli_env, policy, store, executor
+) -> None:
+    async with running_worker(dev_env.client, policy, store, executor) as worker:
+        env = cli_env | {"BATON_TASK_QUEUE": worker.task_queue}
+        client = BatonClient(dev_env.client, worker.task_queue)
+        vip = new_case(customer={"id": "c-vip", "tier": "vip", "language": "de"})
+        routine = new_case()
+        for case in (vip, routine):
+            await client.start_case(case)
+        await client.post_message(
+            vip.case_id, {"message_id": "m1", "author": "customer", "text": "Das ist Betrug!"}
+        )
+        await client.post_message(
+            routine.case_id, {"message_id": "m1", "author": "customer", "text": "Where is it?"}
+        )
+
+        async def listed(*filters: str) -> set[str]:
+            code, out, err = await _baton(env, "case", "list", *filters, "--json")
+            assert code == 0, err
+            return {c["case_id"] for c in json.loads(out)}
+
+        async def vip_listed() -> bool:
+            return vip.case_id in await listed("--state", "HANDOFF", "--vip", "--level", "3")
+
+        await _eventually(vip_listed)
+        found = await listed("--state", "HANDOFF", "--vip", "--level", "3")
+        assert routine.case_id not in found
+        assert vip.case_id in await listed("--reason", "fraud")
+        assert routine.case_id in await listed("--state", "AI_HANDLING")
+        assert vip.case_id not in await listed("--state", "AI_HANDLING")
+        code, out, _ = await _baton(env, "case", "list", "--reason", "fraud")
+        assert code == 0 and vip.case_id in out and "HANDOFF" in out  # the table
+        code, _, err = await _baton(env, "case", "list", "--query", "CaseState = = 1")
+        assert code == 1 and "invalid query" in err
+        for case in (vip, routine):
+            await dev_env.client.get_workflow_handle(f"case-{case.case_id}").terminate()
+
+
+async def test_schema_prints_the_wire_contract(cli_env) -> None:
+    code, out, _ = await _baton(cli_env, "schema")
+    schemas = json.loads(out)
+    assert code == 0 and {"CaseInput", "IncomingMessage", "CaseView", "Assessment"} <= set(schemas)
+    case_input = schemas["CaseInput"]
+    assert set(case_input["required"]) == {"case_id", "customer", "channel", "subject"}
+    assert "carry_over" not in case_input["properties"]  # internal, not part of the contract
+    assert case_input["additionalProperties"] is False
+    code, out, _ = await _baton(cli_env, "schema", "IncomingMessage")
+    assert code == 0 and json.loads(out)["$defs"]["Author"]["enum"] == ["customer", "ai", "agent"]
+    code, _, err = await _baton(cli_env, "schema", "Nope")
+    assert code == 2 and "CaseInput" in err
