@@ -24,7 +24,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict domain
 
-test: lint typecheck
+# The Web UI test drives Debian's Chromium; Playwright only drives it and downloads nothing.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+	elif sudo -n true 2>/dev/null; then \
+	  sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+	else \
+	  echo "chromium is not installed and this user cannot install it: tests/test_web_ui.py will skip"; \
+	fi
+
+test: lint typecheck $(CHROMIUM)
 	$(BIN)/pytest
 
 # Benchmarks print a table and write bench/results.json; they are not part of `make test`.
