@@ -145,6 +145,9 @@ def list_cases(
     level: Annotated[int | None, typer.Option(min=0, max=3, help="Only this level.")] = None,
     vip: Annotated[bool, typer.Option("--vip", help="Only VIP customers.")] = False,
     reason: Annotated[str | None, typer.Option(help="Only cases where this reason fired.")] = None,
+    breached: Annotated[
+        bool, typer.Option("--breached", help="Only cases with an SLA breach.")
+    ] = False,
     query: Annotated[
         str | None, typer.Option(help="Any visibility query over the search attributes.")
     ] = None,
@@ -163,6 +166,8 @@ def list_cases(
         clauses.append('CustomerTier = "vip"')
     if reason is not None:
         clauses.append(f"EscalationReasons = {json.dumps(reason)}")
+    if breached:
+        clauses.append("SlaBreaches > 0")
     where = " AND ".join(f"({c})" for c in clauses)
     cases = _run(lambda c: c.list_cases(where, limit))
     if as_json:

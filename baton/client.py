@@ -76,6 +76,7 @@ class CaseSummary(BaseModel):
     team: str | None = None
     customer_tier: str | None = None
     reasons: list[str] = []
+    sla_breaches: int | None = None
     started_at: datetime | None = None
 
 
@@ -192,7 +193,7 @@ class BatonClient:
     async def list_cases(self, query: str = "", limit: int = 50) -> list[CaseSummary]:
         """Cases matching a visibility ``query`` (search attributes: ``CaseState``,
         ``EscalationLevel``, ``Severity``, ``AssignedTeam``, ``CustomerTier``,
-        ``EscalationReasons``), newest first."""
+        ``EscalationReasons``, ``SlaBreaches``), newest first."""
         where = 'WorkflowType = "CaseWorkflow"' + (f" AND ({query})" if query else "")
         found: list[CaseSummary] = []
         try:
@@ -209,6 +210,7 @@ class BatonClient:
                         team=attrs.get(sa.ASSIGNED_TEAM),
                         customer_tier=attrs.get(sa.CUSTOMER_TIER),
                         reasons=list(attrs.get(sa.ESCALATION_REASONS) or []),
+                        sla_breaches=attrs.get(sa.SLA_BREACHES),
                         started_at=wf.start_time,
                     )
                 )

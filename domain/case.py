@@ -148,6 +148,7 @@ class CaseFile:
             "AssignedTeam": v.assigned_team or "",
             "CustomerTier": v.customer.tier.value,
             "EscalationReasons": sorted({r.name for r in v.reasons}),
+            "SlaBreaches": v.sla_breaches,
         }
 
     def is_duplicate(self, message_id: str) -> bool:

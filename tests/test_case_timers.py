@@ -11,6 +11,7 @@ from domain.models import Outcome
 from domain.policy import EscalationPolicy
 from domain.states import CaseState, Tier
 from tests.conftest import case_on
+from workflows import search_attributes
 
 SECOND = timedelta(seconds=1)
 
@@ -85,6 +86,9 @@ async def test_first_response_sla_breach_goes_up_a_tier(
         )
         events = {(n.event, n.recipient) for n in store.outbox(view.case_id)}
         assert ("sla_breached", "lead-support") in events
+        # The breach is searchable: "SlaBreaches > 0" lists it in the Web UI.
+        attributes = (await case.handle.describe()).typed_search_attributes
+        assert attributes.get(search_attributes.SLA_BREACHES) == 1
 
 
 async def test_first_response_sla_cancelled_by_agent_reply(

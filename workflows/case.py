@@ -68,6 +68,10 @@ NOTIFICATION_DELIVERY = "notification-delivery"
 ``deliver_notifications`` and failures that retrying cannot fix are recorded on the case;
 earlier histories sent each one through ``notify`` (replayed by tests/histories)."""
 
+SLA_BREACH_ATTRIBUTE = "sla-breach-attribute"
+"""Patch id: cases keep the ``SlaBreaches`` search attribute current (earlier histories
+never upserted it)."""
+
 POLICY_LOAD_TIMEOUT = timedelta(seconds=10)
 """The one timeout not in the config: it bounds loading the config itself."""
 
@@ -467,7 +471,8 @@ class CaseWorkflow:
     def _upsert_search_attributes(self) -> None:
         current = self._case.search_attributes()
         updates: list[SearchAttributeUpdate[Any]] = []
-        for key in sa.ALL:
+        keys = sa.ALL if workflow.patched(SLA_BREACH_ATTRIBUTE) else sa.ALL[:-1]
+        for key in keys:
             value = current[key.name]
             if self._search_attributes.get(key.name) != value:
                 updates.append(_sa_update(key, value))

@@ -11,5 +11,15 @@ ASSIGNED_TEAM = SearchAttributeKey.for_keyword("AssignedTeam")
 CUSTOMER_TIER = SearchAttributeKey.for_keyword("CustomerTier")
 ESCALATION_REASONS = SearchAttributeKey.for_keyword_list("EscalationReasons")
 
-ALL = (CASE_STATE, ESCALATION_LEVEL, SEVERITY, ASSIGNED_TEAM, CUSTOMER_TIER, ESCALATION_REASONS)
+SLA_BREACHES = SearchAttributeKey.for_int("SlaBreaches")
+
+ALL = (
+    CASE_STATE,
+    ESCALATION_LEVEL,
+    SEVERITY,
+    ASSIGNED_TEAM,
+    CUSTOMER_TIER,
+    ESCALATION_REASONS,
+    SLA_BREACHES,
+)
 """Registered on the embedded server at start (``--search-attribute Name=Type``)."""
