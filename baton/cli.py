@@ -79,6 +79,14 @@ def _run(action: Callable[[BatonClient], Awaitable[T]]) -> T:
         raise typer.Exit(3) from None
 
 
+def _say(as_json: bool, text: str, data: Any) -> None:
+    """Print ``text`` for people, or ``data`` as JSON with ``--json``."""
+    if as_json:
+        out.print_json(data=data)
+    else:
+        out.print(text)
+
+
 def _print_json(model: BaseModel) -> None:
     out.print_json(model.model_dump_json())
 
@@ -323,6 +331,7 @@ def config_check(
     path: Annotated[
         Path | None, typer.Argument(help="Default: BATON_CONFIG or config/escalation.toml.")
     ] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Validate the escalation policy, the notification channels and every template."""
     settings = Settings()
@@ -334,12 +343,21 @@ def config_check(
         err.print(str(e), style="red", markup=False)
         raise typer.Exit(2) from None
     model = detector.risk_model.version if detector.risk_model else "none"
-    out.print(f"{target}: valid, version {detector.policy.version}, risk model {model}")
     connected = [n for n, c in config.channels.items() if c.connected]
-    out.print(
+    text = (
+        f"{target}: valid, version {detector.policy.version}, risk model {model}\n"
         f"{settings.baton_notifications}: valid, {len(config.channels)} channel(s), "
         f"connected: {', '.join(connected) or 'none'}; templates render"
     )
+    data = {
+        "policy": str(target),
+        "version": detector.policy.version,
+        "risk_model": model,
+        "notifications": str(settings.baton_notifications),
+        "channels": sorted(config.channels),
+        "connected": connected,
+    }
+    _say(as_json, text, data)
 
 
 agents_app = typer.Typer(help="The directory: list agents, add them, set presence.")
@@ -394,11 +412,11 @@ def agents_list(ctx: typer.Context, as_json: JsonFlag = False) -> None:
 
 
 @agents_app.command("presence")
-def agents_presence(agent_id: str, presence: Presence) -> None:
+def agents_presence(agent_id: str, presence: Presence, as_json: JsonFlag = False) -> None:
     """Set an agent's presence: available, busy, away or offline."""
     store = _directory_store()
     agent = _directory_change(lambda: store.set_presence(agent_id, presence))
-    out.print(f"{agent.id} is {agent.presence.value}")
+    _say(as_json, f"{agent.id} is {agent.presence.value}", agent.model_dump(mode="json"))
     if presence is Presence.AVAILABLE:
         _wake_queued_cases()
 
@@ -430,6 +448,7 @@ def agents_add(
     ] = None,
     max_cases: Annotated[int, typer.Option("--max-cases")] = 3,
     title: Annotated[str, typer.Option("--title")] = "",
+    as_json: JsonFlag = False,
 ) -> None:
     """Add an agent to a team."""
     store = _directory_store()
@@ -454,19 +473,19 @@ def agents_add(
         return agent
 
     agent = _directory_change(add)
-    out.print(f"added {agent.id} to {agent.team}")
+    _say(as_json, f"added {agent.id} to {agent.team}", agent.model_dump(mode="json"))
 
 
 @agents_app.command("remove")
-def agents_remove(agent_id: str) -> None:
+def agents_remove(agent_id: str, as_json: JsonFlag = False) -> None:
     """Remove an agent who holds no active case."""
     store = _directory_store()
     _directory_change(lambda: store.remove_agent(agent_id))
-    out.print(f"removed {agent_id}")
+    _say(as_json, f"removed {agent_id}", {"removed": agent_id})
 
 
 @agents_app.command("reconcile")
-def agents_reconcile() -> None:
+def agents_reconcile(as_json: JsonFlag = False) -> None:
     """Release the slots of cases that no longer run (terminated by an operator, say):
     load never stays held by a case that cannot give it back itself."""
     store = _directory_store()
@@ -478,12 +497,14 @@ def agents_reconcile() -> None:
     gone = _run(ended)
     for case_id in gone:
         store.release(case_id)
-    out.print(f"{len(held)} case(s) hold agents; released {len(gone)}: {', '.join(gone) or '-'}")
+    text = f"{len(held)} case(s) hold agents; released {len(gone)}: {', '.join(gone) or '-'}"
+    _say(as_json, text, {"holding": held, "released": gone})
 
 
 @agents_app.command("load")
 def agents_load(
     path: Annotated[Path, typer.Argument(help="A directory file like config/directory.toml.")],
+    as_json: JsonFlag = False,
 ) -> None:
     """Replace teams and agents by a directory file (loads of kept agents stay)."""
     store = _directory_store()
@@ -493,7 +514,8 @@ def agents_load(
         err.print(str(e), style="red", markup=False)
         raise typer.Exit(2) from None
     _directory_change(lambda: store.replace(directory))
-    out.print(f"loaded {len(directory.teams)} teams and {len(directory.agents)} agents")
+    text = f"loaded {len(directory.teams)} teams and {len(directory.agents)} agents"
+    _say(as_json, text, {"teams": len(directory.teams), "agents": len(directory.agents)})
 
 
 ConfigOption = Annotated[

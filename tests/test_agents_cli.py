@@ -39,7 +39,10 @@ def test_list_edit_and_remove_agents(tmp_path: Path) -> None:
     assert agents["anna"]["presence"] == "away"  # kept in the store across commands
     assert agents["zoe"]["skills"] == {"billing": 3} and agents["zoe"]["max_cases"] == 2
 
-    assert _baton(tmp_path, "agents", "remove", "zoe").returncode == 0
+    presence = _baton(tmp_path, "agents", "presence", "zoe", "busy", "--json")
+    assert presence.returncode == 0 and json.loads(presence.stdout)["presence"] == "busy"
+    removed = _baton(tmp_path, "agents", "remove", "zoe", "--json")
+    assert removed.returncode == 0 and json.loads(removed.stdout) == {"removed": "zoe"}
     assert "zoe" not in _agents(tmp_path)
 
 

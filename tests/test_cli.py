@@ -105,6 +105,9 @@ async def test_config_check(cli_env, tmp_path: Path) -> None:
     code, _, err = await _baton(cli_env, "config-check", str(bad))
     assert code == 2 and "default_path" in err
     assert "notifications.toml: valid, 5 channel(s), connected: none" in " ".join(out.split())
+    code, out, _ = await _baton(cli_env, "config-check", "--json")
+    checked = json.loads(out)
+    assert code == 0 and checked["connected"] == [] and "email" in checked["channels"]
 
     # A connected webhook must be able to sign.
     unsigned = cli_env | {"BATON_WEBHOOK_URL": "http://127.0.0.1:9/hook"}
