@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import sys
 import uuid
@@ -26,6 +27,7 @@ from baton.detection import load_detector, model_path, sentiment_scorers
 from baton.directory import DirectoryError, DirectoryStore, read_directory
 from baton.evaluation import DataNotFound, banking77, tickets
 from baton.evaluation import report as evaluation_report
+from baton.logging import configure_logging
 from baton.notify.setup import load_checked
 from baton.settings import ConfigError, Settings, describe, load_policy
 from baton.store import make_engine
@@ -196,6 +198,72 @@ def list_cases(
             f"{c.started_at:%Y-%m-%d %H:%M}" if c.started_at else "-",
         )
     out.print(table)
+
+
+@app.command("demo")
+def demo(
+    speed: Annotated[
+        float, typer.Option(min=1, help="Divide every configured duration by this.")
+    ] = 60.0,
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Play only this scenario; repeatable.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Play bundled conversations (English and German: routine, angry, fraud, VIP, GDPR,
+    innovation, nobody accepting) against the running server; watch them in the Web UI."""
+    from rich.live import Live
+
+    from baton.demo import run_demo
+
+    configure_logging(logging.WARNING)  # the demo's worker logs to stderr, quietly
+    settings = Settings()
+    live = None if as_json else Live(_demo_table([]), console=out, refresh_per_second=4)
+
+    def show(progress: list[Any]) -> None:
+        if live is not None:
+            live.update(_demo_table(progress))
+
+    async def main() -> list[Any]:
+        try:
+            return await run_demo(settings, speed, only, show)
+        except RuntimeError as e:
+            err.print(f"[red]cannot reach Temporal:[/red] {e}")
+            raise typer.Exit(4) from None
+        except ValueError as e:
+            err.print(f"[red]{e}[/red]")
+            raise typer.Exit(2) from None
+
+    if live is not None:
+        with live:
+            results = asyncio.run(main())
+    else:
+        results = asyncio.run(main())
+    if as_json:
+        out.print_json(data=[r.model_dump(mode="json") for r in results])
+    failed = [r for r in results if r.error]
+    if failed:
+        for r in failed:
+            err.print(f"[red]{r.scenario}: {r.error}[/red]")
+        raise typer.Exit(1)
+
+
+def _demo_table(progress: list[Any]) -> Table:
+    table = Table(title="baton demo: watch the cases in the Web UI (http://localhost:8233)")
+    for column in ("scenario", "case", "step", "state", "level", "tier", "agent", "next timer"):
+        table.add_column(column)
+    for p in progress:
+        table.add_row(
+            p.title,
+            p.case_id,
+            f"{p.step}/{p.steps}",
+            f"[red]{p.error}[/red]" if p.error else p.state,
+            str(p.level),
+            p.tier or "-",
+            p.agent or "-",
+            p.next or "-",
+        )
+    return table
 
 
 @app.command("schema")

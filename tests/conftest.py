@@ -283,3 +283,14 @@ def worker_env(tmp_path: Path) -> Iterator[dict[str, str]]:
         "BATON_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
     }
     yield env
+
+
+@pytest.fixture
+def cli_env(dev_env: WorkflowEnvironment) -> dict[str, str]:
+    """Environment for `baton` subprocesses against the session's dev server."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "BATON_"))}
+    env |= {
+        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "COLUMNS": "200",
+    }
+    return env

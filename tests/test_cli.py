@@ -2,13 +2,9 @@
 
 import asyncio
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
-
-import pytest
-from temporalio.testing import WorkflowEnvironment
 
 from baton.client import BatonClient
 from baton.directory import DirectoryStore
@@ -22,7 +18,9 @@ from tests.test_lifecycle_dev_server import _eventually, _has
 BATON = shutil.which("baton", path=str(Path(sys.executable).parent)) or "baton"
 
 
-async def _baton(env: dict[str, str], *args: str, stdin: str = "") -> tuple[int, str, str]:
+async def _baton(
+    env: dict[str, str], *args: str, stdin: str = "", timeout: float = 60
+) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         BATON,
         *args,
@@ -31,19 +29,9 @@ async def _baton(env: dict[str, str], *args: str, stdin: str = "") -> tuple[int,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(proc.communicate(stdin.encode()), 60)
+    out, err = await asyncio.wait_for(proc.communicate(stdin.encode()), timeout)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
-
-
-@pytest.fixture
-def cli_env(dev_env: WorkflowEnvironment) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "BATON_"))}
-    env |= {
-        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-        "COLUMNS": "200",
-    }
-    return env
 
 
 async def test_case_start_message_show(dev_env, cli_env, policy, store, executor) -> None:
