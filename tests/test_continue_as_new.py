@@ -59,7 +59,9 @@ async def test_long_case_continues_as_new_and_keeps_everything(
         assert result.state is CaseState.CLOSED
 
     history = await case.handle.fetch_history()
-    assert len(history.events) < 150  # the last run stays short
+    # The last run stays short: one run holding all 241 messages would need well over
+    # 700 events; a run continues at 100 plus whatever arrives while it hands over.
+    assert len(history.events) < 200
     messages = store.messages(result.case_id)
     assert len(messages) == 241 and len({m.message_id for m in messages}) == 241
     assert [e.seq for e in store.events(result.case_id)] == list(range(1, result.history_seq + 1))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
@@ -471,8 +471,10 @@ class CaseWorkflow:
     def _upsert_search_attributes(self) -> None:
         current = self._case.search_attributes()
         updates: list[SearchAttributeUpdate[Any]] = []
-        keys = sa.ALL if workflow.patched(SLA_BREACH_ATTRIBUTE) else sa.ALL[:-1]
-        for key in keys:
+        with_breaches = workflow.patched(SLA_BREACH_ATTRIBUTE)
+        for key in sa.ALL:
+            if key is sa.SLA_BREACHES and not with_breaches:
+                continue
             value = current[key.name]
             if self._search_attributes.get(key.name) != value:
                 updates.append(_sa_update(key, value))
@@ -557,22 +559,12 @@ class CaseWorkflow:
                 retry_policy=self._side_effect_retry(),
                 summary=f"document case revision {batch.revision}",
             )
-            sent_events = {e.seq for e in batch.events}
-            sent_messages = {m.seq for m in batch.messages}
-            self._undocumented_events = [
-                e for e in self._undocumented_events if e.seq not in sent_events
-            ]
-            self._undocumented_messages = [
-                m for m in self._undocumented_messages if m.seq not in sent_messages
-            ]
-            sent_assessments = {a.seq for a in batch.assessments}
-            self._undocumented_assessments = [
-                a for a in self._undocumented_assessments if a.seq not in sent_assessments
-            ]
-            sent_handoffs = {h.seq for h in batch.handoffs}
-            self._undocumented_handoffs = [
-                h for h in self._undocumented_handoffs if h.seq not in sent_handoffs
-            ]
+            self._undocumented_events = _unsent(self._undocumented_events, batch.events)
+            self._undocumented_messages = _unsent(self._undocumented_messages, batch.messages)
+            self._undocumented_assessments = _unsent(
+                self._undocumented_assessments, batch.assessments
+            )
+            self._undocumented_handoffs = _unsent(self._undocumented_handoffs, batch.handoffs)
             self._documented_revision = batch.revision
 
     # -------------------------------------------------------------- routing
@@ -666,6 +658,15 @@ class CaseWorkflow:
 
     def _case_id(self) -> str:
         return self._file.view.case_id if self._file else workflow.info().workflow_id
+
+
+R = TypeVar("R", CaseEvent, MessageRecord, AssessmentRecord, HandoffRecord)
+
+
+def _unsent(pending: list[R], sent: list[R]) -> list[R]:
+    """``pending`` without what a batch documented (entries are keyed by ``seq``)."""
+    done = {entry.seq for entry in sent}
+    return [entry for entry in pending if entry.seq not in done]
 
 
 def _delivery_summary(notifications: list[Notification]) -> str:
