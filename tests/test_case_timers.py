@@ -183,5 +183,7 @@ async def test_timers_and_activities_tell_the_story_in_history(on, time_env) -> 
     assert "acceptance timeout, high: 5 min" in summaries
     assert "assess message m1" in summaries
     # One activity per change delivers all its notifications, each named.
-    assert any(s.startswith("notify") and "agent anna: case_offered" in s for s in summaries)
+    assert any(
+        s.startswith("notify") and "frontline agent anna: case offered" in s for s in summaries
+    )
     assert any(s.startswith("AI handling limit, low") for s in summaries)

@@ -670,9 +670,14 @@ def _unsent(pending: list[R], sent: list[R]) -> list[R]:
 
 
 def _delivery_summary(notifications: list[Notification]) -> str:
-    """For the event history: ``notify agent anna: case_offered; customer ...``."""
-    parts = [f"{n.recipient_kind} {n.recipient}: {n.event}" for n in notifications]
-    text = "notify " + "; ".join(parts)
+    """For the event history, in words: ``notify specialist agent alexander: case
+    offered · customer c-7: handoff customer offered``."""
+    parts = []
+    for n in notifications:
+        tier = n.case.tier.value if n.case and n.case.tier and n.recipient_kind == "agent" else ""
+        who = " ".join(p for p in (tier, n.recipient_kind, n.recipient) if p)
+        parts.append(f"{who}: {n.event.replace('_', ' ')}")
+    text = "notify " + " · ".join(parts)
     return text if len(text) <= 200 else text[:197] + "..."
 
 
