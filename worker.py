@@ -13,9 +13,11 @@ import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 
 import structlog
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
@@ -29,13 +31,16 @@ from baton.detection import load_detector
 from baton.directory import DirectoryStore, read_directory
 from baton.log_context import CaseLogContext
 from baton.logging import configure_logging
+from baton.notify.config import NotificationConfig
 from baton.notify.deliverer import Deliverer
-from baton.notify.setup import load_deliverer
+from baton.notify.setup import load_checked, load_deliverer
+from baton.notify.templates import Templates
 from baton.schedules import ensure_retention_schedule
 from baton.settings import ConfigError, Settings
 from baton.store import CaseStore
 from baton.temporal import connect, metrics_runtime, start_embedded_server
 from domain.detector import Detector
+from domain.directory import Directory
 from workflows.case import CaseWorkflow
 from workflows.retention import RetentionWorkflow
 
@@ -85,16 +90,39 @@ def create_worker(
     )
 
 
+@dataclass(frozen=True)
+class _Checked:
+    """Everything the worker reads from files before it starts, already validated."""
+
+    detector: Detector
+    directory: Directory
+    notifications: NotificationConfig
+    templates: Templates
+    runtime: Runtime | None
+
+
+def _check(settings: Settings) -> _Checked:
+    """Read and validate the configuration; ConfigError (or ValueError for a taken
+    metrics port) names what is wrong."""
+    policy = settings.policy
+    _ = settings.codec  # malformed encryption keys stop the start
+    notifications, templates = load_checked(policy, settings.baton_notifications)
+    return _Checked(
+        detector=load_detector(settings.baton_config, policy),
+        directory=read_directory(settings.baton_directory),
+        notifications=notifications,
+        templates=templates,
+        runtime=metrics_runtime(settings),
+    )
+
+
 async def main() -> int:
     """Start (or connect to) Temporal and run the worker until interrupted."""
     configure_logging()
     settings = Settings()
     try:
-        policy = settings.policy
-        _ = settings.codec  # malformed encryption keys stop the start
-        detector = load_detector(settings.baton_config, policy)
-        directory = read_directory(settings.baton_directory)
-    except ConfigError as err:
+        checked = _check(settings)
+    except (ConfigError, ValueError) as err:
         print(f"baton: {err}", file=sys.stderr)
         return 2
     stop = asyncio.Event()
@@ -103,20 +131,21 @@ async def main() -> int:
         loop.add_signal_handler(sig, stop.set)
     store = CaseStore(settings.database_url)
     try:
-        contacts = DirectoryStore(store.engine).team_contacts
-        deliverer = load_deliverer(store, policy, contacts, settings.baton_notifications)
-    except ConfigError as err:
-        print(f"baton: {err}", file=sys.stderr)
+        return await _serve(settings, checked, store, stop)
+    finally:
         store.close()
-        return 2
-    if DirectoryStore(store.engine).seed(directory):
+
+
+async def _serve(
+    settings: Settings, checked: _Checked, store: CaseStore, stop: asyncio.Event
+) -> int:
+    directory, detector, runtime = checked.directory, checked.detector, checked.runtime
+    directory_store = DirectoryStore(store.engine)
+    if directory_store.seed(directory):
         log.info("directory loaded", teams=len(directory.teams), agents=len(directory.agents))
-    try:
-        runtime = metrics_runtime(settings)
-    except ValueError as err:  # the port is taken
-        print(f"baton: BATON_METRICS_ADDRESS: {err}", file=sys.stderr)
-        store.close()
-        return 2
+    deliverer = Deliverer(
+        checked.notifications, checked.templates, store, directory_store.team_contacts
+    )
     async with AsyncExitStack() as stack:
         if settings.embedded_server:
             env = await start_embedded_server(settings, runtime)
@@ -132,7 +161,7 @@ async def main() -> int:
         executor = stack.enter_context(ThreadPoolExecutor(max_workers=8))
         stack.push_async_callback(deliverer.close)
         worker = create_worker(
-            client, settings.baton_task_queue, detector, store, executor, deliverer=deliverer
+            client, settings.baton_task_queue, detector, store, executor, directory_store, deliverer
         )
         try:
             await ensure_retention_schedule(
@@ -149,11 +178,10 @@ async def main() -> int:
                 "worker running",
                 task_queue=settings.baton_task_queue,
                 namespace=settings.temporal_namespace,
-                policy_version=policy.version,
+                policy_version=detector.policy.version,
             )
             await stop.wait()
             log.info("stopping")
-    store.close()
     return 0
 
 

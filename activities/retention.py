@@ -24,9 +24,6 @@ class RetentionActivities:
     def purge_personal_data(self, request: PurgeRequest) -> PurgeReport:
         """Purge every case closed before the cutoff; a retry skips those already done."""
         now = datetime.now(UTC)
-        due = self._store.purgeable(request.closed_before)
-        for case_id in due:
-            self._store.purge_personal_data(case_id, now)
-            activity.heartbeat(case_id)
+        due = self._store.purge_closed_before(request.closed_before, now, activity.heartbeat)
         log.info("personal data purged", cases=len(due), closed_before=request.closed_before)
         return PurgeReport(closed_before=request.closed_before, cases=due)

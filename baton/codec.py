@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -113,11 +113,6 @@ class EncryptionCodec(PayloadCodec):
         except InvalidTag:
             raise EncryptionKeyError(f"payload does not decrypt with key {key_id!r}") from None
         return Payload.FromString(plain)
-
-    @property
-    def key_ids(self) -> Iterable[str]:
-        """The configured key ids, the active one first."""
-        return self._ciphers.keys()
 
 
 def with_codec(converter: DataConverter, codec: PayloadCodec | None) -> DataConverter:

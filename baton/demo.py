@@ -169,8 +169,6 @@ async def _do(client: BatonClient, p: Progress, step: _Step, n: int, speed: floa
             request["root_cause"] = step.root_cause
         if step.necessary is not None:
             request["escalation_necessary"] = step.necessary
-        if step.resolve == "ai" and "root_cause" not in request:
-            request["root_cause"] = "none"
         await client.resolve(case_id, request)
 
 

@@ -13,6 +13,7 @@ stores them.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -180,6 +181,26 @@ R = TypeVar("R", CaseEventRow, MessageRow, AssessmentRow, HandoffRow)
 FINAL_STATUSES = frozenset({"sent", "failed", "skipped"})
 
 
+def _roll_up(session: Session, notification_key: str) -> None:
+    """The notification's status: sent when all its deliveries are final and one was
+    sent, failed when none was, pending otherwise."""
+    statuses = set(
+        session.exec(
+            select(DeliveryRow.status).where(DeliveryRow.notification_key == notification_key)
+        )
+    )
+    if not statuses or not statuses <= FINAL_STATUSES:
+        status = "pending"
+    elif "sent" in statuses:
+        status = "sent" if statuses == {"sent"} else "partly_sent"
+    else:
+        status = "failed" if "failed" in statuses else "skipped"
+    row = session.get(OutboxRow, notification_key)
+    if row is not None:
+        row.status = status
+        session.add(row)
+
+
 def _report_columns(v: CaseView) -> dict[str, Any]:
     follow_up, resolution = v.follow_up, v.resolution
     closing = [e.at for e in v.history if e.to_state is CaseState.CLOSED]
@@ -338,29 +359,7 @@ class CaseStore:
         )
         with Session(self.engine) as session, session.begin():
             session.execute(stmt)
-        self._roll_up(row.notification_key)
-
-    def _roll_up(self, notification_key: str) -> None:
-        """The notification's status: sent when all its deliveries are final and one was
-        sent, failed when none was, pending otherwise."""
-        with Session(self.engine) as session, session.begin():
-            statuses = set(
-                session.exec(
-                    select(DeliveryRow.status).where(
-                        DeliveryRow.notification_key == notification_key
-                    )
-                )
-            )
-            if not statuses or not statuses <= FINAL_STATUSES:
-                status = "pending"
-            elif "sent" in statuses:
-                status = "sent" if statuses == {"sent"} else "partly_sent"
-            else:
-                status = "failed" if "failed" in statuses else "skipped"
-            row = session.get(OutboxRow, notification_key)
-            if row is not None:
-                row.status = status
-                session.add(row)
+            _roll_up(session, row.notification_key)
 
     def deliveries(self, case_id: str | None = None) -> list[DeliveryRow]:
         """Stored deliveries, optionally of one case, oldest first."""
@@ -439,11 +438,15 @@ class CaseStore:
             )
             return list(session.exec(stmt.order_by(CaseRow.closed_at)))  # type: ignore[arg-type]
 
-    def purge_closed_before(self, cutoff: datetime, now: datetime) -> list[str]:
-        """Purge every case closed before ``cutoff`` (see :meth:`purge_personal_data`)."""
+    def purge_closed_before(
+        self, cutoff: datetime, now: datetime, each: Callable[[str], object] = lambda _: None
+    ) -> list[str]:
+        """Purge every case closed before ``cutoff`` (see :meth:`purge_personal_data`),
+        calling ``each`` after each case."""
         due = self.purgeable(cutoff)
         for case_id in due:
             self.purge_personal_data(case_id, now)
+            each(case_id)
         return due
 
     def purge_personal_data(self, case_id: str, now: datetime) -> None:

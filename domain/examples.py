@@ -57,12 +57,7 @@ def _open(policy: EscalationPolicy, language: str, n: int, channel: str) -> Case
 def _message(file: CaseFile, reason: str, now: datetime) -> list[Notification]:
     n = file.view.message_seq + 1
     message = IncomingMessage(message_id=f"m{n}", author=Author.CUSTOMER, text="example")
-    return file.record_message(message, [hit(policy_of(file), reason, "example")], now)[1]
-
-
-def policy_of(file: CaseFile) -> EscalationPolicy:
-    """The policy the example case runs under."""
-    return file.policy
+    return file.record_message(message, [hit(file.policy, reason, "example")], now)[1]
 
 
 def _handoff_reason(policy: EscalationPolicy, chained: bool = False) -> str | None:

@@ -96,19 +96,25 @@ async def test_embedded_server_runs_stops_cleanly_and_keeps_cases(worker_env) ->
     assert not _listening(port)
 
 
-def test_bad_config_stops_the_worker_naming_the_key(worker_env, tmp_path: Path) -> None:
-    bad = tmp_path / "bad.toml"
-    bad.write_text(DEFAULT_CONFIG.read_text().replace('medium = "PT15M"', 'medium = "15 minutes"'))
+def _refused_start(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run ``python worker.py``, which must stop at once with exit code 2."""
     result = subprocess.run(
         [sys.executable, "worker.py"],
         cwd=PROJECT_ROOT,
-        env=worker_env | {"BATON_CONFIG": str(bad)},
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
         stdin=subprocess.DEVNULL,
     )
-    assert result.returncode == 2
+    assert result.returncode == 2, result.stderr
+    return result
+
+
+def test_bad_config_stops_the_worker_naming_the_key(worker_env, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(DEFAULT_CONFIG.read_text().replace('medium = "PT15M"', 'medium = "15 minutes"'))
+    result = _refused_start(worker_env | {"BATON_CONFIG": str(bad)})
     assert "timers.accept_timeout.medium" in result.stderr
     assert not (Path(worker_env["BATON_DATA_DIR"]) / "temporal.db").exists()
 
@@ -116,16 +122,7 @@ def test_bad_config_stops_the_worker_naming_the_key(worker_env, tmp_path: Path) 
 def test_broken_notifications_stop_the_worker(worker_env, tmp_path: Path) -> None:
     bad = tmp_path / "notifications.toml"
     bad.write_text('[channels.hook]\nkind = "webhook"\nurl = "http://127.0.0.1:9/x"\n')
-    result = subprocess.run(
-        [sys.executable, "worker.py"],
-        cwd=PROJECT_ROOT,
-        env=worker_env | {"BATON_NOTIFICATIONS": str(bad)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
-    assert result.returncode == 2
+    result = _refused_start(worker_env | {"BATON_NOTIFICATIONS": str(bad)})
     assert "channels.hook.webhook" in result.stderr and "secret_env" in result.stderr
 
 
