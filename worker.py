@@ -22,6 +22,7 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.detection import DetectionActivities
+from activities.learning import LearningActivities
 from activities.notifications import NotificationActivities
 from activities.policy import PolicyActivities
 from activities.records import RecordActivities
@@ -29,19 +30,22 @@ from activities.retention import RetentionActivities
 from activities.routing import RoutingActivities
 from baton.detection import load_detector
 from baton.directory import DirectoryStore, read_directory
+from baton.learning import ActiveDetector
 from baton.log_context import CaseLogContext
 from baton.logging import configure_logging
 from baton.notify.config import NotificationConfig
 from baton.notify.deliverer import Deliverer
 from baton.notify.setup import load_checked, load_deliverer
 from baton.notify.templates import Templates
-from baton.schedules import ensure_retention_schedule
+from baton.schedules import ensure_learning_schedule, ensure_retention_schedule
 from baton.settings import ConfigError, Settings
 from baton.store import CaseStore
 from baton.temporal import connect, metrics_runtime, start_embedded_server
 from domain.detector import Detector
 from domain.directory import Directory
+from domain.models import LearningRequest
 from workflows.case import CaseWorkflow
+from workflows.learning import LearningWorkflow
 from workflows.retention import RetentionWorkflow
 
 log = structlog.get_logger("baton.worker")
@@ -55,24 +59,28 @@ def create_worker(
     executor: ThreadPoolExecutor,
     directory: DirectoryStore | None = None,
     deliverer: Deliverer | None = None,
+    learning_refresh: float = 15.0,
 ) -> Worker:
     """The worker with every workflow and activity of the engine registered.
 
     Cases record the detector's policy when they start; the detector assesses messages;
-    ``deliverer`` sends notifications (default: ``config/notifications.toml``).
+    ``deliverer`` sends notifications (default: ``config/notifications.toml``); an
+    applied learning proposal reaches the worker within ``learning_refresh`` seconds.
     """
-    policy_activities = PolicyActivities(detector.policy)
-    detection = DetectionActivities(detector)
+    active = ActiveDetector(detector, store, learning_refresh)  # the applied proposal, if any
+    policy_activities = PolicyActivities(lambda: active().policy)
+    detection = DetectionActivities(active)
     records = RecordActivities(store)
     directory = directory or DirectoryStore(store.engine)
     routing = RoutingActivities(directory)
     deliverer = deliverer or load_deliverer(store, detector.policy, directory.team_contacts)
     notifications = NotificationActivities(deliverer)
     retention = RetentionActivities(store)
+    learning = LearningActivities(store, active)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[CaseWorkflow, RetentionWorkflow],
+        workflows=[CaseWorkflow, RetentionWorkflow, LearningWorkflow],
         activities=[
             policy_activities.load_policy,
             detection.assess_message,
@@ -84,6 +92,8 @@ def create_worker(
             routing.update_assignments,
             routing.claim_agent,
             retention.purge_personal_data,
+            learning.propose_learning,
+            learning.apply_learning,
         ],
         activity_executor=executor,
         interceptors=[CaseLogContext()],
@@ -170,8 +180,17 @@ async def _serve(
                 settings.baton_retention_days,
                 settings.baton_retention_cron,
             )
+            await ensure_learning_schedule(
+                client,
+                settings.baton_task_queue,
+                LearningRequest(
+                    days=settings.baton_learning_days,
+                    auto_apply=settings.baton_learning_auto_apply,
+                ),
+                settings.baton_learning_cron,
+            )
         except RPCError as err:  # an invalid cron expression, most likely
-            print(f"baton: retention schedule refused: {err}", file=sys.stderr)
+            print(f"baton: schedule refused: {err}", file=sys.stderr)
             return 2
         async with worker:
             log.info(

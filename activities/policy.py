@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from temporalio import activity
 
 from domain.policy import EscalationPolicy
@@ -14,11 +16,12 @@ class PolicyActivities:
     replay is unaffected by later edits of the config file.
     """
 
-    def __init__(self, policy: EscalationPolicy) -> None:
-        """Serve ``policy``."""
-        self._policy = policy
+    def __init__(self, policy: EscalationPolicy | Callable[[], EscalationPolicy]) -> None:
+        """Serve ``policy``, or what the callable returns at each call (the policy of the
+        active learning proposal)."""
+        self._policy = policy if callable(policy) else lambda: policy
 
     @activity.defn(name="load_policy")
     def load_policy(self) -> EscalationPolicy:
         """The worker's current escalation policy."""
-        return self._policy
+        return self._policy()

@@ -57,4 +57,5 @@ def _earlier(opened_at: datetime, view: CaseView) -> EarlierCase:
         path=view.path,
         resolved_by=view.resolution.by if human and view.resolution else None,
         resolved_at=view.resolution.at if view.resolution else None,
+        repeat_number=view.repeat_number,
     )

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from baton import codec_cli, records_cli
+from baton import codec_cli, learning_cli, records_cli, report_cli
 from baton.client import BatonClient, CaseAlreadyExists, CaseNotFound, CaseRequestRejected
 from baton.detection import load_detector, model_path, sentiment_scorers
 from baton.directory import DirectoryError, DirectoryStore, read_directory
@@ -47,6 +47,8 @@ app.add_typer(records_cli.export_app, name="export")
 app.add_typer(records_cli.retention_app, name="retention")
 case_app.command("export")(records_cli.case_export)
 app.add_typer(codec_cli.codec_app_cli, name="codec")
+app.command("report")(report_cli.report)
+app.add_typer(learning_cli.learning_app, name="learning")
 
 out = Console()
 err = Console(stderr=True)

@@ -18,7 +18,6 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markdown_it import MarkdownIt
-from sqlmodel import Session, select
 
 from baton.settings import PROJECT_ROOT
 from baton.store import CaseRow, CaseStore
@@ -145,14 +144,7 @@ _CSS = (
 # ------------------------------------------------------------ period exports
 def training_rows(store: CaseStore, since: datetime, until: datetime) -> Iterator[dict[str, Any]]:
     """One row per case opened in [since, until), oldest first."""
-    with Session(store.engine) as session:
-        stmt = (
-            select(CaseRow)
-            .where(CaseRow.opened_at >= since, CaseRow.opened_at < until)  # type: ignore[arg-type]
-            .order_by(CaseRow.opened_at, CaseRow.case_id)  # type: ignore[arg-type]
-        )
-        cases = list(session.exec(stmt))
-    for row in cases:
+    for row in store.cases_opened(since, until):
         yield _training_row(row, store)
 
 

@@ -78,6 +78,12 @@ class Settings(BaseSettings):
     """Closed cases keep their transcript and texts this many days (``baton retention``)."""
     baton_retention_cron: str = "30 3 * * *"
     """When the retention schedule runs (cron, UTC)."""
+    baton_learning_cron: str = "0 2 * * *"
+    """When the learning schedule runs (cron, UTC)."""
+    baton_learning_days: int = Field(default=30, ge=1, le=366)
+    """Each learning run learns from the cases opened in this many days before it."""
+    baton_learning_auto_apply: bool = False
+    """Activate each nightly proposal at once (default: wait for ``baton learning apply``)."""
     baton_metrics_address: str = "127.0.0.1:9464"
     """The worker's Prometheus endpoint (``/metrics``); empty turns it off."""
     baton_encryption_keys: SecretStr | None = None

@@ -117,6 +117,24 @@ class AssessmentRow(SQLModel, table=True):
     sentiment: float | None = None
     reasons_json: str = Field(sa_column=Column(Text, nullable=False))
     policy_version: str
+    model_version: str | None = None
+    """The risk model that scored it (with the policy version: which learning was active)."""
+
+
+class LearningProposalRow(SQLModel, table=True):
+    """A config version one learning run proposed (``domain.learning.LearningProposal``).
+
+    ``status``: ``proposed``, ``active`` (at most one) or ``retired``. Its product
+    feedback quotes the subjects of innovation requests (personal data if a subject names
+    someone); nothing else in it comes from a conversation."""
+
+    __tablename__ = "learning_proposal"
+    version: str = Field(primary_key=True)
+    created_at: datetime
+    based_on: str
+    status: str = Field(index=True)
+    proposal_json: str = Field(sa_column=Column(Text, nullable=False))
+    applied_at: datetime | None = None
 
 
 class HandoffRow(SQLModel, table=True):
@@ -235,6 +253,7 @@ def _assessment_row(case_id: str, a: AssessmentRecord) -> dict[str, Any]:
         "sentiment": a.sentiment,
         "reasons_json": json.dumps([r.model_dump(mode="json") for r in a.reasons]),
         "policy_version": a.policy_version,
+        "model_version": a.model_version,
     }
 
 
@@ -393,6 +412,16 @@ class CaseStore:
             )
             return list(session.exec(stmt))
 
+    def cases_opened(self, since: datetime, until: datetime) -> list[CaseRow]:
+        """Every case opened in [since, until), oldest first."""
+        with Session(self.engine) as session:
+            stmt = (
+                select(CaseRow)
+                .where(CaseRow.opened_at >= since, CaseRow.opened_at < until)  # type: ignore[arg-type]
+                .order_by(CaseRow.opened_at, CaseRow.case_id)  # type: ignore[arg-type]
+            )
+            return list(session.exec(stmt))
+
     def case(self, case_id: str) -> CaseRow | None:
         """The stored record of ``case_id``."""
         with Session(self.engine) as session:
@@ -426,6 +455,55 @@ class CaseStore:
             if case_id is not None:
                 stmt = stmt.where(OutboxRow.case_id == case_id)
             return list(session.exec(stmt.order_by(OutboxRow.created_at, OutboxRow.key)))  # type: ignore[arg-type]
+
+    def repeated_cases(self, since: datetime) -> set[str]:
+        """Cases some case opened since ``since`` repeats (its customer came back)."""
+        with Session(self.engine) as session:
+            stmt = select(CaseRow.view_json).where(CaseRow.opened_at >= since)  # type: ignore[arg-type]
+            views = (CaseView.model_validate_json(text) for text in session.exec(stmt))
+            return {v.repeat_of for v in views if v.repeat_of}
+
+    # ------------------------------------------------------------ learning
+    def add_proposal(self, row: LearningProposalRow) -> bool:
+        """Store a proposal once (by version); False if that version exists."""
+        with Session(self.engine) as session, session.begin():
+            if session.get(LearningProposalRow, row.version) is not None:
+                return False
+            session.add(row)
+            return True
+
+    def proposals(self) -> list[LearningProposalRow]:
+        """Every proposal, newest first."""
+        with Session(self.engine) as session:
+            stmt = select(LearningProposalRow).order_by(
+                LearningProposalRow.created_at.desc()  # type: ignore[attr-defined]
+            )
+            return list(session.exec(stmt))
+
+    def proposal(self, version: str) -> LearningProposalRow | None:
+        """The proposal ``version``."""
+        with Session(self.engine) as session:
+            return session.get(LearningProposalRow, version)
+
+    def active_proposal(self) -> LearningProposalRow | None:
+        """The applied proposal the workers detect with (None: the config file alone)."""
+        with Session(self.engine) as session:
+            stmt = select(LearningProposalRow).where(LearningProposalRow.status == "active")
+            return session.exec(stmt).first()
+
+    def activate_proposal(self, version: str, now: datetime) -> None:
+        """Make ``version`` the active one and retire the one before (one transaction)."""
+        with Session(self.engine) as session, session.begin():
+            row = session.get(LearningProposalRow, version)
+            if row is None:
+                raise LookupError(f"no learning proposal {version!r}")
+            session.execute(
+                update(LearningProposalRow)
+                .where(LearningProposalRow.status == "active")  # type: ignore[arg-type]
+                .values(status="retired")
+            )
+            row.status, row.applied_at = "active", now
+            session.add(row)
 
     # ----------------------------------------------------------- retention
     def purgeable(self, closed_before: datetime) -> list[str]:

@@ -42,24 +42,13 @@ def train(detector: Detector, examples: Sequence[Example]) -> RiskModel:
     training, held_back = split(examples)
     if not any(e.needs_human for e in training) or all(e.needs_human for e in training):
         raise ValueError("training split needs examples of both classes")
-    from sklearn.linear_model import LogisticRegression  # heavy: only when training
-
     names = detector.feature_names()
-    fit = LogisticRegression(C=REGULARISATION, class_weight="balanced", max_iter=2000)
-    fit.fit(
+    sources = Counter(e.source for e in training)
+    unscored = fit_risk_model(
+        names,
         _matrix(detector, training, names),
         [e.needs_human for e in training],
-        sample_weight=_source_weights(training),
-    )
-    coefficients = [round(float(w), 6) for w in fit.coef_[0]]
-    intercept = round(float(fit.intercept_[0]), 6)
-    digest = hashlib.sha256(json.dumps([names, coefficients, intercept]).encode()).hexdigest()
-    sources = Counter(e.source for e in training)
-    unscored = RiskModel(
-        version=f"risk-{digest[:10]}",
-        features=names,
-        coefficients=coefficients,
-        intercept=intercept,
+        _source_weights(training),
         trained_on=(
             "training split of "
             + ", ".join(f"{source} ({n} rows)" for source, n in sorted(sources.items()))
@@ -68,6 +57,31 @@ def train(detector: Detector, examples: Sequence[Example]) -> RiskModel:
     )
     return unscored.model_copy(
         update={"metrics": _held_back_metrics(detector, unscored, held_back)}
+    )
+
+
+def fit_risk_model(
+    names: list[str],
+    rows: Sequence[Sequence[float]],
+    labels: Sequence[bool],
+    weights: Sequence[float] | None = None,
+    trained_on: str = "",
+) -> RiskModel:
+    """A logistic model over the features ``names`` fitted to ``rows`` and ``labels``;
+    its version is a digest of its weights."""
+    from sklearn.linear_model import LogisticRegression  # heavy: only when training
+
+    fit = LogisticRegression(C=REGULARISATION, class_weight="balanced", max_iter=2000)
+    fit.fit(rows, labels, sample_weight=weights)
+    coefficients = [round(float(w), 6) for w in fit.coef_[0]]
+    intercept = round(float(fit.intercept_[0]), 6)
+    digest = hashlib.sha256(json.dumps([names, coefficients, intercept]).encode()).hexdigest()
+    return RiskModel(
+        version=f"risk-{digest[:10]}",
+        features=names,
+        coefficients=coefficients,
+        intercept=intercept,
+        trained_on=trained_on,
     )
 
 

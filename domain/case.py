@@ -215,6 +215,8 @@ class CaseFile:
         """Resolve an open case; with a human owner, only they or their supervisor may."""
         v = self.view
         self._check_text("resolution", request.resolution)
+        if request.root_cause:
+            self._check_root_cause(request.root_cause)
         if v.state not in ACTIVE_STATES:
             raise CaseRuleViolation(f"case is {v.state.value}; it is already resolved")
         if v.state is CaseState.HUMAN_HANDLING and request.by not in self._owners():
@@ -222,10 +224,18 @@ class CaseFile:
                 f"case is assigned to {v.assigned_agent}; {request.by} cannot resolve it"
             )
 
+    def _check_root_cause(self, root_cause: str) -> None:
+        taxonomy = self.policy.follow_up.root_causes
+        if taxonomy and root_cause not in taxonomy:
+            raise CaseRuleViolation(
+                f"root_cause must be one of the configured root causes: {', '.join(taxonomy)}"
+            )
+
     def check_follow_up(self, request: FollowUpRequest) -> None:
         """Follow-up documentation is taken in ``FOLLOW_UP`` only, complete."""
         v = self.view
         self._check_text("root_cause", request.root_cause)
+        self._check_root_cause(request.root_cause)
         self._check_text("lesson", request.lesson)
         if v.state is not CaseState.FOLLOW_UP:
             raise CaseRuleViolation(f"case is {v.state.value}, not in FOLLOW_UP")
@@ -267,8 +277,10 @@ class CaseFile:
         *,
         sentiment: float | None = None,
         risk: float | None = None,
+        assessed_by: tuple[str, str | None] = ("", None),
     ) -> tuple[Assessment, list[Notification]]:
-        """Take one message and what detection found in it; decide what follows."""
+        """Take one message and what detection found in it; decide what follows.
+        ``assessed_by``: the detector's policy and model versions, for the record."""
         if self.is_duplicate(message.message_id):
             return self._assessment([], duplicate=True), []
         self.check_message(message)
@@ -295,7 +307,8 @@ class CaseFile:
                     risk=assessment.risk,
                     sentiment=sentiment,
                     reasons=hits,
-                    policy_version=self.view.policy_version,
+                    policy_version=assessed_by[0] or self.view.policy_version,
+                    model_version=assessed_by[1],
                 )
             )
         return assessment, out
@@ -440,10 +453,15 @@ class CaseFile:
             return None
         return CustomerHistoryRequest(customer_id=v.customer.id, case_id=v.case_id)
 
-    def set_earlier_cases(self, cases: list[EarlierCase], now: datetime) -> list[Notification]:
+    def set_earlier_cases(
+        self, cases: list[EarlierCase], now: datetime, link_repeats: bool = True
+    ) -> list[Notification]:
         """Keep the customer's earlier cases; the handoff package shows them. A recent
-        human resolution on the same path that did not hold counts as a reopen."""
+        human resolution on the same path that did not hold counts as a reopen; the
+        latest earlier case on the same path within the repeat window is linked."""
         self.view.earlier_cases = cases
+        if link_repeats:
+            self._link_repeat(cases)
         window = self.policy.routing.reopen_window
         for earlier in cases:
             recent = earlier.resolved_at is not None and now - earlier.resolved_at <= window
@@ -750,6 +768,18 @@ class CaseFile:
                 {"handoff": v.handoff.model_dump(mode="json") if v.handoff else None},
             )
         ]
+
+    def _link_repeat(self, cases: list[EarlierCase]) -> None:
+        v = self.view
+        window = self.policy.follow_up.repeat_window
+        same_topic = [
+            c
+            for c in cases
+            if c.path == v.path and timedelta(0) <= v.opened_at - c.opened_at <= window
+        ]
+        if same_topic:
+            latest = max(same_topic, key=lambda c: c.opened_at)
+            v.repeat_of, v.repeat_number = latest.case_id, latest.repeat_number + 1
 
     # ------------------------------------------------------ deadline handlers
     def _ai_limit_reached(self, deadline: Deadline, now: datetime) -> list[Notification]:

@@ -61,6 +61,11 @@ class Detector:
         self._profanity = PhraseMatcher(rules.intensity.profanity.values())
         self._topics = PhraseMatcher(rules.complexity.topics.values())
 
+    @property
+    def sentiment_scorers(self) -> Mapping[Language, SentimentScorer]:
+        """The analysers per language (shared by detectors built from this one)."""
+        return self._sentiment
+
     def assess(self, message: IncomingMessage, context: DetectionContext) -> Verdict:
         """Every reason this message triggers, and the risk score; only customers count."""
         if message.author is not Author.CUSTOMER:

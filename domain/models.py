@@ -8,7 +8,7 @@ named and never reaches the case's logic.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -275,6 +275,8 @@ class EarlierCase(BaseModel):
     resolved_by: str | None = None
     """The agent who resolved it (a human resolution)."""
     resolved_at: datetime | None = None
+    repeat_number: int = 0
+    """How many earlier cases of the same topic it repeats (0: the first)."""
 
 
 class CustomerHistoryRequest(BaseModel):
@@ -424,6 +426,10 @@ class CaseView(BaseModel):
     """Warnings already sent, as ``deadline@fraction@since``."""
     earlier_cases: list[EarlierCase] | None = None
     """Directory routing: the customer's earlier cases, looked up at the first handoff."""
+    repeat_of: str | None = None
+    """The customer's earlier case on the same path within the repeat window, if any."""
+    repeat_number: int = 0
+    """1 for the first repeat of a topic, 2 for the second, ... (0: not a repeat)."""
     chain: ChainPosition | None = None
     """Directory routing: where the case stands in its path's escalation chain."""
     chain_wake_at: datetime | None = None
@@ -544,6 +550,7 @@ class AssessmentRecord(BaseModel):
     sentiment: float | None = None
     reasons: list[ReasonHit] = []
     policy_version: str
+    model_version: str | None = None
 
 
 class HandoffRecord(BaseModel):
@@ -574,6 +581,16 @@ class RetentionRequest(WireModel):
     days: int = Field(ge=1, le=36500)
 
 
+class LearningRequest(WireModel):
+    """Start payload of ``LearningWorkflow``: learn from the cases opened in the ``days``
+    before ``until`` (a UTC day, exclusive; default: the run's start)."""
+
+    days: int = Field(default=30, ge=1, le=366)
+    until: date | None = None
+    auto_apply: bool = False
+    """Activate the proposal at once instead of waiting for ``baton learning apply``."""
+
+
 class PurgeRequest(BaseModel):
     """Activity ``purge_personal_data``: cases closed before ``closed_before``."""
 
@@ -601,6 +618,7 @@ WIRE_PAYLOADS: dict[str, type[BaseModel]] = {
     "Assessment": Assessment,
     "CaseView": CaseView,
     "RetentionRequest": RetentionRequest,
+    "LearningRequest": LearningRequest,
 }
 """Every payload a client sends or receives: start input, update and signal payloads,
 the assessment answer and the case view (updates and the ``state`` query)."""

@@ -257,6 +257,16 @@ class Routing(_Strict):
     agent becomes available, or when the next shift starts)."""
 
 
+class FollowUpRules(_Strict):
+    """What the resolver documents after a case, and how cases are linked for learning."""
+
+    root_causes: list[Name] = []
+    """The root-cause taxonomy; a follow-up must name one of these (empty: free text)."""
+    repeat_window: Positive = timedelta(days=30)
+    """A case of the same customer and path opened within this after an earlier one is
+    a repeat: linked to it and counted in the KPIs."""
+
+
 class Limits(_Strict):
     """Bounds that keep payloads and workflow histories healthy."""
 
@@ -347,6 +357,7 @@ class EscalationPolicy(_Strict):
     """path -> the escalation chain walked while a handed-over case waits (directory routing)."""
     on_call: dict[Name, OnCallSchedule] = {}
     """Rotations the chains' ``notify_on_call`` steps name."""
+    follow_up: FollowUpRules = FollowUpRules()
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Self:

@@ -133,7 +133,8 @@ async def test_bad_signal_is_dropped_and_the_case_goes_on(on) -> None:
     ("update", "payload", "named"),
     [
         ("accept", {"agent_id": "anna"}, "not offered to anyone"),
-        ("follow_up", {"by": "anna", "root_cause": "x"}, "not in FOLLOW_UP"),
+        ("follow_up", {"by": "anna", "root_cause": "other"}, "not in FOLLOW_UP"),
+        ("resolve", {"by": "ai-bot", "resolution": "ok", "root_cause": "gremlins"}, "root causes"),
         ("escalate", {"by": "x"}, "reason"),
         ("resolve", {"by": "x"}, "resolution"),
         ("accept", {"agent": "anna"}, "agent_id"),

@@ -542,5 +542,7 @@ async def test_an_escalation_soon_after_a_resolution_counts_as_a_reopen(
         view = await baton.case(again.case_id)
         assert view.handoff is not None
         assert view.handoff.earlier_cases[0].resolved_by == "anna"
+        # Same customer, same path, within the repeat window: a linked repeat escalation.
+        assert (view.repeat_of, view.repeat_number) == (first.case_id, 1)
         for case in (first, again):
             await stop_if_running(time_env.client.get_workflow_handle(f"case-{case.case_id}"))

@@ -12,6 +12,7 @@ from domain.models import (
     Author,
     CaseInput,
     ConsultAnswer,
+    EarlierCase,
     EscalateRequest,
     FollowUpRequest,
     IncomingMessage,
@@ -274,9 +275,9 @@ def test_human_resolution_then_follow_up_closes(policy: EscalationPolicy) -> Non
     assert (v.state, v.outcome) == (CaseState.FOLLOW_UP, Outcome.RESOLVED_BY_HUMAN)
     assert [d.name for d in v.deadlines] == ["follow_up_reminder", "follow_up_deadline"]
     with pytest.raises(CaseRuleViolation, match="escalation_necessary is required"):
-        file.complete_follow_up(FollowUpRequest(by="anna", root_cause="billing bug"), at(10))
+        file.complete_follow_up(FollowUpRequest(by="anna", root_cause="billing_error"), at(10))
     file.complete_follow_up(
-        FollowUpRequest(by="anna", root_cause="billing bug", escalation_necessary=True), at(10)
+        FollowUpRequest(by="anna", root_cause="billing_error", escalation_necessary=True), at(10)
     )
     assert v.state is CaseState.CLOSED and v.deadlines == []
     with pytest.raises(CaseRuleViolation, match="closed"):
@@ -285,13 +286,59 @@ def test_human_resolution_then_follow_up_closes(policy: EscalationPolicy) -> Non
 
 def test_fully_documented_resolution_closes_at_once(policy: EscalationPolicy) -> None:
     file = open_case(policy)
-    file.resolve(ResolveRequest(by="ai-bot", resolution="answered", root_cause="faq"), at(1))
+    request = ResolveRequest(by="ai-bot", resolution="answered", root_cause="how_to_question")
+    file.resolve(request, at(1))
     assert file.view.state is CaseState.CLOSED
     assert file.view.outcome is Outcome.RESOLVED_BY_AI
     assert [e.trigger for e in file.view.history][-2:] == [
         Trigger.RESOLVED,
         Trigger.FOLLOW_UP_DOCUMENTED,
     ]
+
+
+def test_root_cause_must_come_from_the_taxonomy(policy: EscalationPolicy) -> None:
+    file = _accepted(policy)
+    file.resolve(ResolveRequest(by="anna", resolution="refunded"), at(9))
+    request = FollowUpRequest(by="anna", root_cause="gremlins", escalation_necessary=True)
+    with pytest.raises(CaseRuleViolation, match="one of the configured root causes: billing_error"):
+        file.complete_follow_up(request, at(10))
+    assert file.view.state is CaseState.FOLLOW_UP and file.view.follow_up is not None
+    assert file.view.follow_up.root_cause is None
+
+
+def test_an_earlier_case_on_the_same_path_within_the_window_is_a_repeat(
+    policy: EscalationPolicy,
+) -> None:
+    window = policy.follow_up.repeat_window
+
+    def earlier(case_id: str, age: timedelta, path: str, repeats: int = 0) -> EarlierCase:
+        return EarlierCase(
+            case_id=case_id,
+            subject="s",
+            opened_at=T0 - age,
+            state=CaseState.CLOSED,
+            level=EscalationLevel.AI_ONLY,
+            path=path,
+            repeat_number=repeats,
+        )
+
+    file = open_case(policy)
+    path = file.view.path
+    file.set_earlier_cases(
+        [
+            earlier("C-new-other-path", timedelta(days=1), "compliance"),
+            earlier("C-in-window", timedelta(days=2), path, repeats=1),
+            earlier("C-older", window + timedelta(days=1), path),
+        ],
+        at(1),
+    )
+    assert (file.view.repeat_of, file.view.repeat_number) == ("C-in-window", 2)
+    lonely = open_case(policy)
+    lonely.set_earlier_cases([earlier("C-older", window + timedelta(days=1), path)], at(1))
+    assert (lonely.view.repeat_of, lonely.view.repeat_number) == (None, 0)
+    unpatched = open_case(policy)  # a case replaying from before the link existed
+    unpatched.set_earlier_cases([earlier("C-in-window", timedelta(days=2), path)], at(1), False)
+    assert unpatched.view.repeat_of is None
 
 
 def test_follow_up_reminder_then_deadline_marks_fields_missing(policy: EscalationPolicy) -> None:
@@ -428,7 +475,7 @@ def _apply(file: CaseFile, command: str, now: datetime, step: int) -> datetime:
         file.resolve(ResolveRequest(by="stranger", resolution="ok"), now)
     elif command == "follow_up":
         file.complete_follow_up(
-            FollowUpRequest(by="x", root_cause="cause", escalation_necessary=bool(step % 2)), now
+            FollowUpRequest(by="x", root_cause="other", escalation_necessary=bool(step % 2)), now
         )
     elif command == "deadline" and v.deadlines:
         now = max(now, v.deadlines[0].at)

@@ -36,7 +36,7 @@ async def test_ai_handling_limit_cancelled_by_resolution(
 ) -> None:
     async with on() as case:
         await case.say("How do I change my billing address?")
-        await case.resolve("ai-bot", root_cause="faq")
+        await case.resolve("ai-bot", root_cause="how_to_question")
         assert await case.handle.result() is not None
         await time_env.sleep(policy.timers.ai_handling_limit.low * 2)
         view = await case.view()
@@ -117,7 +117,7 @@ async def test_resolution_sla_breach_and_cancellation(
         view = await case.view()
         assert view.sla_breaches == 1 and view.tier is Tier.SPECIALIST
         await case.accept("alexander")
-        await case.resolve("alexander", root_cause="bug", escalation_necessary=True)
+        await case.resolve("alexander", root_cause="product_defect", escalation_necessary=True)
         await time_env.sleep(policy.timers.resolution_sla.high * 2)
         view = await case.view()
         assert view.state is CaseState.CLOSED and view.sla_breaches == 1

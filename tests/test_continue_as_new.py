@@ -54,7 +54,7 @@ async def test_long_case_continues_as_new_and_keeps_everything(
         assert view.state is CaseState.HANDOFF and view.offered_to == "anna"
         assert len(view.recent_messages) == short_history.limits.recent_messages
         await case.accept("anna")
-        await case.resolve("anna", root_cause="x", escalation_necessary=True)
+        await case.resolve("anna", root_cause="other", escalation_necessary=True)
         result = await case.handle.result()
         assert result.state is CaseState.CLOSED
 

@@ -89,7 +89,7 @@ async def test_a_worker_killed_mid_delivery_loses_and_repeats_nothing(
         await client.accept(case.case_id, "anna")
         await client.resolve(
             case.case_id,
-            {"by": "anna", "resolution": "refunded", "root_cause": "billing",
+            {"by": "anna", "resolution": "refunded", "root_cause": "billing_error",
              "escalation_necessary": True},
         )  # fmt: skip
         handle = dev_env.client.get_workflow_handle(f"case-{case.case_id}")
@@ -109,6 +109,6 @@ async def test_a_worker_killed_mid_delivery_loses_and_repeats_nothing(
         assert [e.seq for e in events] == list(range(1, len(events) + 1))
         assert events[-1].to_state == "CLOSED"
         assert len(store.messages(case.case_id)) == 1 and len(store.handoffs(case.case_id)) == 1
-        assert store.case(case.case_id).root_cause == "billing"  # type: ignore[union-attr]
+        assert store.case(case.case_id).root_cause == "billing_error"  # type: ignore[union-attr]
     finally:
         store.close()

@@ -83,7 +83,7 @@ async def test_full_lifecycle_with_search_attributes(
             case.case_id,
             {
                 "by": "emil",
-                "root_cause": "payment provider retry",
+                "root_cause": "product_defect",
                 "escalation_necessary": True,
                 "timing": "on_time",
                 "lesson": "detect double charges earlier",

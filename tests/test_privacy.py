@@ -26,7 +26,7 @@ async def test_texts_and_names_stay_out_of_logs(
         await driver.handle.signal(
             CaseWorkflow.message, {"message_id": "long", "author": "customer", "text": SECRET * 900}
         )
-        await driver.resolve("anna", root_cause="x", escalation_necessary=True)
+        await driver.resolve("anna", root_cause="other", escalation_necessary=True)
         result = await driver.handle.result()
     out, err = capfd.readouterr()
     logged = caplog.text + out + err

@@ -10,7 +10,7 @@ Set ``BATON_RECORD_HISTORIES=1`` to refresh the whole corpus from the current co
 import json
 import os
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from temporalio.client import WorkflowHistory
@@ -22,7 +22,10 @@ from baton.notify.config import NotificationConfig
 from baton.notify.deliverer import Deliverer
 from baton.notify.templates import Templates
 from baton.store import CaseStore
-from tests.conftest import CaseDriver, case_on, start_time_skipping
+from domain.case import CaseFile
+from domain.models import CaseRecordBatch, ResolveRequest
+from domain.policy import EscalationPolicy
+from tests.conftest import CaseDriver, case_on, new_case, start_time_skipping
 from tests.servers import TEMPLATES
 from workflows.case import CaseWorkflow
 
@@ -68,6 +71,9 @@ async def _scenario(env: WorkflowEnvironment, name: str, case: CaseDriver) -> No
         await case.say("talk to a human")
         await env.sleep(timedelta(minutes=6))
         await case.accept((await case.view()).offered_to or "")
+    elif name == "repeat_escalation":  # the store holds this customer's earlier case
+        await case.say("talk to a human")
+        assert (await case.view()).repeat_of == "C-earlier"
     elif name == "escalation_chain":
         await case.say("talk to a human")
         await env.sleep(timedelta(minutes=12))
@@ -87,6 +93,7 @@ SCENARIOS = [
     "detected_signals",
     "directory_routing",
     "notification_failure",
+    "repeat_escalation",
 ]
 
 
@@ -97,6 +104,8 @@ async def test_fresh_histories_replay(policy, executor, tmp_path: Path) -> None:
         # A store each too: a scenario's cases stop with its server, holding their agents.
         store = CaseStore(f"sqlite:///{tmp_path / f'{name}.db'}")
         try:
+            if name == "repeat_escalation":
+                _seed_earlier_case(store, policy)
             deliverer = _nowhere(store) if name == "notification_failure" else None
             async with case_on(env, policy, store, executor, deliverer=deliverer) as case:
                 await _scenario(env, name, case)
@@ -110,6 +119,17 @@ async def test_fresh_histories_replay(policy, executor, tmp_path: Path) -> None:
             record = {"workflow_id": history.workflow_id, "history": history.to_json_dict()}
             (CORPUS / f"{name}.json").write_text(json.dumps(record))
     await _replay(histories)
+
+
+def _seed_earlier_case(store: CaseStore, policy: EscalationPolicy) -> None:
+    """Customer cust-42's case of a day ago on the default path, closed by the AI."""
+    earlier = new_case(case_id="C-earlier")
+    file = CaseFile.open(earlier, policy, datetime.now(UTC) - timedelta(days=1))
+    file.resolve(
+        ResolveRequest(by="ai-bot", resolution="answered", root_cause="other"),
+        datetime.now(UTC) - timedelta(days=1),
+    )
+    store.write_case(CaseRecordBatch(revision=1, view=file.view, events=[], messages=[]))
 
 
 def _nowhere(store: CaseStore) -> Deliverer:

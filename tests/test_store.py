@@ -112,12 +112,13 @@ async def test_a_full_case_is_on_record(time_env, policy, any_store: CaseStore, 
         await case.say("Hello?")
         await case.accept("anna")
         await case.say("Anna here, I will sort it out.", author="agent")
-        await case.resolve("anna", root_cause="billing", escalation_necessary=True)
+        await case.resolve("anna", root_cause="billing_error", escalation_necessary=True)
         result = await case.handle.result()
     case_id = result.case_id
     row = any_store.case(case_id)
     assert row is not None and row.state == "CLOSED" and row.assigned_agent == "anna"
-    assert (row.resolved_by, row.root_cause, row.escalation_necessary) == ("anna", "billing", True)
+    documented = (row.resolved_by, row.root_cause, row.escalation_necessary)
+    assert documented == ("anna", "billing_error", True)
     assert row.closed_at is not None and row.handoffs == 1 and row.policy_version == policy.version
     events = any_store.events(case_id)
     assert [e.seq for e in events] == list(range(1, result.history_seq + 1))

@@ -72,6 +72,10 @@ SLA_BREACH_ATTRIBUTE = "sla-breach-attribute"
 """Patch id: cases keep the ``SlaBreaches`` search attribute current (earlier histories
 never upserted it)."""
 
+REPEAT_ESCALATIONS = "repeat-escalations"
+"""Patch id: at the first handoff the case links the customer's earlier case on the same
+path within the repeat window (earlier histories never linked one)."""
+
 POLICY_LOAD_TIMEOUT = timedelta(seconds=10)
 """The one timeout not in the config: it bounds loading the config itself."""
 
@@ -298,6 +302,9 @@ class CaseWorkflow:
                     now,
                     sentiment=verdict.sentiment if verdict else None,
                     risk=verdict.risk if verdict else None,
+                    assessed_by=(verdict.policy_version, verdict.model_version)
+                    if verdict
+                    else ("", None),
                 )
                 answer.append(assessment)
                 return notifications
@@ -610,7 +617,8 @@ class CaseWorkflow:
                 retry_policy=self._side_effect_retry(),
                 summary="look up the customer's earlier cases",
             )
-            self._apply(lambda now: file.set_earlier_cases(cases, now))
+            link = workflow.patched(REPEAT_ESCALATIONS)
+            self._apply(lambda now: file.set_earlier_cases(cases, now, link_repeats=link))
         request = file.routing_request(workflow.now())
         offer = file.view.offer_no
         decision = await workflow.execute_activity_method(
