@@ -31,12 +31,12 @@ from domain.learning import (
     product_feedback,
     propose_threshold,
     reason_stats,
-    scores,
     threshold_value,
     with_overrides,
 )
 from domain.models import Author, CaseView, IncomingMessage
 from domain.risk import RiskModel
+from domain.scores import binary_scores
 from domain.states import EscalationLevel
 
 
@@ -72,15 +72,21 @@ def _aware(at: datetime) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
-def _features(
-    detector: Detector, view: CaseView, texts: Sequence[IncomingMessage]
-) -> dict[str, float]:
-    """The strongest value of each feature over the customer's messages."""
-    context = DetectionContext(
+def _context(view: CaseView) -> DetectionContext:
+    # Each message on its own, as a first message: the loop compares thresholds, and
+    # the signals that need earlier turns (trend, repetition) are left to the live case.
+    return DetectionContext(
         language=view.customer.language,
         customer_tier=view.customer.tier,
         first_customer_message=True,
     )
+
+
+def _features(
+    detector: Detector, view: CaseView, texts: Sequence[IncomingMessage]
+) -> dict[str, float]:
+    """The strongest value of each feature over the customer's messages."""
+    context = _context(view)
     strongest: dict[str, float] = {}
     for message in texts:
         for name, value in detector.features(message, context).items():
@@ -90,11 +96,7 @@ def _features(
 
 def _escalates(detector: Detector, view: CaseView, texts: Sequence[IncomingMessage]) -> bool:
     """Would ``detector`` bring a human in on any of these messages?"""
-    context = DetectionContext(
-        language=view.customer.language,
-        customer_tier=view.customer.tier,
-        first_customer_message=True,
-    )
+    context = _context(view)
     return any(
         h.level >= EscalationLevel.TAKEOVER
         for message in texts
@@ -186,8 +188,8 @@ def learn(
     if held:
         after = proposed_detector(detector, proposal)
         labels = [c.needs_human for _, _, c in held]
-        before_scores = scores(labels, [_escalates(detector, v, t) for v, t, _ in held])
-        after_scores = scores(labels, [_escalates(after, v, t) for v, t, _ in held])
+        before_scores = binary_scores(labels, [_escalates(detector, v, t) for v, t, _ in held])
+        after_scores = binary_scores(labels, [_escalates(after, v, t) for v, t, _ in held])
         proposal = proposal.model_copy(
             update={
                 "held_back": HeldBackScores(

@@ -14,9 +14,10 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from baton.evaluation import Example, as_first_message, binary_scores, split
+from baton.evaluation import Example, as_first_message, split
 from domain.detector import Detector
 from domain.risk import RiskModel
+from domain.scores import binary_scores
 
 REGULARISATION = 1.0
 """Inverse regularisation strength C: moderate, as the tickets are few."""

@@ -26,6 +26,7 @@ from domain.kpis import NO_REASON
 from domain.models import CaseView, EscalationTiming, Outcome
 from domain.policy import EscalationPolicy
 from domain.risk import RiskModel
+from domain.scores import binary_scores
 
 INNOVATION_REASON = "innovation_request"
 """The reason whose cases the product report lists."""
@@ -157,43 +158,6 @@ class ThresholdChange(BaseModel):
     why: str
 
 
-@dataclass(frozen=True)
-class BinaryScores:
-    """Precision and recall of one yes/no decision against the labels."""
-
-    tp: int
-    fp: int
-    fn: int
-    tn: int
-
-    @property
-    def precision(self) -> float:
-        """Share of predicted positives that are right."""
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
-
-    @property
-    def recall(self) -> float:
-        """Share of real positives found."""
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
-
-    @property
-    def f1(self) -> float:
-        """Harmonic mean of precision and recall."""
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
-
-
-def scores(labels: Sequence[bool], predicted: Sequence[bool]) -> BinaryScores:
-    """Confusion counts of ``predicted`` against ``labels``."""
-    pairs = list(zip(labels, predicted, strict=True))
-    return BinaryScores(
-        tp=sum(1 for y, p in pairs if y and p),
-        fp=sum(1 for y, p in pairs if not y and p),
-        fn=sum(1 for y, p in pairs if y and not p),
-        tn=sum(1 for y, p in pairs if not y and not p),
-    )
-
-
 MIN_CASES_PER_CLASS = 5
 """Labelled training cases of each class a threshold move needs."""
 MIN_F1_GAIN = 0.02
@@ -210,7 +174,7 @@ def propose_threshold(
     def f1(value: float) -> float:
         cut = tunable.to_cut(value)
         predicted = [c.features.get(tunable.feature, 0.0) >= cut for c in training]
-        return scores(labels, predicted).f1
+        return binary_scores(labels, predicted).f1
 
     base = round(f1(current), 3)
     change = ThresholdChange(

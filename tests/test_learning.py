@@ -44,6 +44,7 @@ from domain.policy import EscalationPolicy
 from tests.conftest import DEFAULT_CONFIG, detector_for, new_case, running_worker, stop_if_running
 from tests.kpi_month import month
 from tests.test_agents_cli import BATON
+from tests.test_retention_schedule import triggered_run
 from workflows.case import workflow_id_for
 from workflows.learning import LearningWorkflow
 
@@ -440,15 +441,7 @@ async def test_the_nightly_schedule_runs_the_learning_workflow(
         )
         [calendar] = (await handle.describe()).schedule.spec.calendars
         assert (calendar.hour[0].start, calendar.minute[0].start) == (1, 45)
-        await handle.trigger()
-        for _ in range(200):
-            actions = (await handle.describe()).info.recent_actions
-            if actions:
-                break
-            await asyncio.sleep(0.05)
-        run = dev_env.client.get_workflow_handle(actions[0].action.workflow_id)
-        result = await asyncio.wait_for(run.result(), 60)
-        await handle.delete()
+        result = await triggered_run(dev_env.client, handle)
     # This store has no cases of the last week: the run says so and stores nothing.
     assert result["version"] is None and "no documented cases opened" in result["note"]
     assert store.proposals() == []

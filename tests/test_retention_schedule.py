@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
+from temporalio.client import Client, ScheduleActionExecutionStartWorkflow, ScheduleHandle
 
 from baton.schedules import ensure_retention_schedule
 from baton.store import CaseStore
@@ -38,6 +39,23 @@ def _closed_case(store: CaseStore, policy: Any, closed_at: datetime) -> str:
     return file.view.case_id
 
 
+async def triggered_run(client: Client, handle: ScheduleHandle) -> Any:
+    """Trigger the schedule now, return its run's result, delete the schedule."""
+    await handle.trigger()
+    for _ in range(200):
+        recent_actions = (await handle.describe()).info.recent_actions
+        if recent_actions:
+            break
+        await asyncio.sleep(0.05)
+    action = recent_actions[0].action
+    assert isinstance(action, ScheduleActionExecutionStartWorkflow)
+    run = client.get_workflow_handle(action.workflow_id)
+    try:
+        return await asyncio.wait_for(run.result(), 60)
+    finally:
+        await handle.delete()
+
+
 async def test_the_schedule_purges_old_closed_cases(dev_env, policy, store, executor) -> None:
     now = datetime.now(UTC)
     old = _closed_case(store, policy, now - timedelta(days=40))
@@ -53,15 +71,7 @@ async def test_the_schedule_purges_old_closed_cases(dev_env, policy, store, exec
         described = await handle.describe()
         [calendar] = described.schedule.spec.calendars  # the server keeps cron as calendars
         assert (calendar.hour[0].start, calendar.minute[0].start) == (2, 15)
-        await handle.trigger()
-        for _ in range(200):
-            recent_actions = (await handle.describe()).info.recent_actions
-            if recent_actions:
-                break
-            await asyncio.sleep(0.05)
-        run = dev_env.client.get_workflow_handle(recent_actions[0].action.workflow_id)
-        report = await asyncio.wait_for(run.result(), 60)
-        await handle.delete()
+        report = await triggered_run(dev_env.client, handle)
     assert report["cases"] == [old]  # 40 days old: purged under the updated 30 days
     assert store.case(old).purged_at is not None and store.messages(old) == []  # type: ignore[union-attr]
     assert store.case(recent).purged_at is None and len(store.messages(recent)) == 1  # type: ignore[union-attr]
