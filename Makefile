@@ -40,6 +40,8 @@ test: lint typecheck $(CHROMIUM)
 
 # Benchmarks print a table and write bench/results.json; they are not part of `make test`.
 bench: bench-detection $(STAMP)
+	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/long_case.py
 
 bench-detection: $(STAMP)

@@ -1,0 +1,199 @@
+"""Benchmark: decision latency under a steady load.
+
+Cases start at a steady rate (default 5 per second); each one's first customer message
+asks for a person, which hands the case off at once. Measured per case: from calling
+``post_message`` to the agent's ``case_offered`` notification arriving at a local
+webhook receiver (signed, over HTTP on loopback), through the embedded server and the
+production worker. Reports p50, p99 and the worst.
+
+    .venv/bin/python bench/latency.py [--rate 5] [--seconds 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import platform
+import secrets
+import statistics
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiohttp import web
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from baton.client import BatonClient
+from baton.detection import load_detector
+from baton.directory import DirectoryStore
+from baton.notify.config import NotificationConfig
+from baton.notify.deliverer import Deliverer
+from baton.notify.templates import Templates
+from baton.settings import DEFAULT_CONFIG, DEFAULT_NOTIFICATIONS, load_policy
+from baton.store import CaseStore
+from baton.temporal import dev_server_args, installed_binary
+from domain.directory import directory_from_policy
+from domain.models import CaseInput
+from worker import create_worker
+from workflows import search_attributes
+
+RESULTS = Path(__file__).parent / "results.json"
+SECRET_ENV = "BENCH_WEBHOOK_SECRET"
+
+
+class Receiver:
+    """An HTTP receiver on loopback noting when each case's offer arrived."""
+
+    def __init__(self) -> None:
+        self.arrived: dict[str, float] = {}
+        self.events: asyncio.Event = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/hook", self._hook)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _hook(self, request: web.Request) -> web.Response:
+        data = (await request.json())["data"]
+        if data["event"] == "case_offered":
+            self.arrived.setdefault(data["case_id"], time.perf_counter())
+        return web.Response(status=204)
+
+
+def _deliverer(store: CaseStore, port: int) -> Deliverer:
+    os.environ[SECRET_ENV] = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+    hook = [{"channel": "hook"}]
+    config = NotificationConfig.model_validate(
+        {
+            "channels": {
+                "hook": {
+                    "kind": "webhook",
+                    "url": f"http://127.0.0.1:{port}/hook",
+                    "secret_env": SECRET_ENV,
+                    "timeout": 5,
+                }
+            },
+            # Everyone on the receiver: the offer goes out beside the team's and the
+            # customer's messages, as in production.
+            "kinds": {k: hook for k in ("agent", "supervisor", "team", "on_call", "person")},
+            "customer": {"chat": hook},
+        }
+    )
+    templates = Templates(DEFAULT_NOTIFICATIONS.parent / "templates")
+    return Deliverer(config, templates, store, lambda: {})
+
+
+async def main(rate: float, seconds: float) -> dict[str, object]:
+    policy = load_policy(DEFAULT_CONFIG)
+    detector = load_detector(DEFAULT_CONFIG, policy)
+    receiver = Receiver()
+    await receiver.start()
+    with tempfile.TemporaryDirectory() as tmp:
+        env = await WorkflowEnvironment.start_local(
+            data_converter=pydantic_data_converter,
+            search_attributes=search_attributes.ALL,
+            dev_server_existing_path=installed_binary("temporal"),
+            dev_server_database_filename=str(Path(tmp) / "temporal.db"),
+            dev_server_extra_args=dev_server_args(),
+        )
+        store = CaseStore(f"sqlite:///{Path(tmp) / 'baton.db'}")
+        directory = DirectoryStore(store.engine)
+        directory.seed(directory_from_policy(policy))
+        deliverer = _deliverer(store, receiver.port)
+        try:
+            with ThreadPoolExecutor(max_workers=16) as pool:
+                queue = f"bench-{uuid.uuid4()}"
+                worker = create_worker(
+                    env.client, queue, detector, store, pool, directory, deliverer
+                )
+                async with worker:
+                    figures = await _load(BatonClient(env.client, queue), receiver, rate, seconds)
+        finally:
+            await deliverer.close()
+            store.close()
+            await env.shutdown()
+            await receiver.stop()
+    return figures
+
+
+async def _load(
+    baton: BatonClient, receiver: Receiver, rate: float, seconds: float
+) -> dict[str, object]:
+    sent: dict[str, float] = {}
+
+    async def one(i: int) -> None:
+        case = CaseInput.model_validate(
+            {
+                "case_id": f"LAT-{uuid.uuid4().hex[:10]}",
+                "customer": {"id": f"lat-{i}", "name": "Ada", "language": "en"},
+                "channel": "chat",
+                "subject": "Refund",
+            }
+        )
+        await baton.start_case(case)
+        sent[case.case_id] = time.perf_counter()
+        await baton.post_message(
+            case.case_id,
+            {"message_id": "m1", "author": "customer", "text": "I want to talk to a human"},
+        )
+
+    tasks = []
+    count = int(rate * seconds)
+    start = time.perf_counter()
+    for i in range(count):  # a steady rate, whatever the answers take
+        await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
+        tasks.append(asyncio.create_task(one(i)))
+    await asyncio.gather(*tasks)
+    deadline = time.perf_counter() + 60
+    while len(receiver.arrived.keys() & sent.keys()) < len(sent) and time.perf_counter() < deadline:
+        await asyncio.sleep(0.05)
+    latencies = sorted(
+        (receiver.arrived[c] - t) * 1000 for c, t in sent.items() if c in receiver.arrived
+    )
+    quantiles = statistics.quantiles(latencies, n=100)
+    return {
+        "rate_per_s": rate,
+        "cases": len(sent),
+        "offers_received": len(latencies),
+        "decision_p50_ms": round(quantiles[49], 1),
+        "decision_p99_ms": round(quantiles[98], 1),
+        "decision_max_ms": round(latencies[-1], 1),
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    args = parser.parse_args()
+    figures = asyncio.run(main(args.rate, args.seconds))
+    width = max(map(len, figures))
+    for key, value in figures.items():
+        print(f"{key:<{width}}  {value}")
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results["latency"] = figures | {
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "cpus": len(os.sched_getaffinity(0)),
+        "python": platform.python_version(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    for key in ("decision_p50_ms", "decision_p99_ms"):
+        results[key] = figures[key]
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")

@@ -1,0 +1,201 @@
+"""Benchmark: complete cases per second through the embedded server, against a bare
+workflow with one activity on the same server in the same run, and history events per
+standard case.
+
+The standard case: start, five messages (customer, AI, customer, AI, then the customer
+asks for a person), the offered agent accepts and answers, resolves with the follow-up
+documented, and the case closes. Cases run ``--concurrency`` at a time.
+
+    .venv/bin/python bench/throughput.py [--cases 60] [--concurrency 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bare import BareWorkflow, echo
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from baton.client import BatonClient
+from baton.detection import load_detector
+from baton.directory import DirectoryStore
+from baton.settings import DEFAULT_CONFIG, load_policy
+from baton.store import CaseStore
+from baton.temporal import dev_server_args, installed_binary
+from domain.directory import directory_from_policy
+from domain.models import CaseInput
+from worker import create_worker
+from workflows import search_attributes
+from workflows.case import workflow_id_for
+
+RESULTS = Path(__file__).parent / "results.json"
+
+
+async def _in_parallel(n: int, concurrency: int, one: Callable[[int], Awaitable[None]]) -> float:
+    """Run ``one(i)`` for i < n, ``concurrency`` at a time; returns items per second."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def guarded(i: int) -> None:
+        async with gate:
+            await one(i)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(guarded(i) for i in range(n)))
+    return n / (time.perf_counter() - t0)
+
+
+async def _standard_case(baton: BatonClient, client: Client, i: int) -> str:
+    case = CaseInput.model_validate(
+        {
+            "case_id": f"BENCH-{uuid.uuid4().hex[:10]}",
+            "customer": {"id": f"bench-{i}", "name": "Ada", "language": "en"},
+            "channel": "chat",
+            "subject": "Invoice charged twice",
+        }
+    )
+    await baton.start_case(case)
+    turns = [
+        ("customer", "Hello, my invoice was charged twice this month."),
+        ("ai", "I am sorry to hear that. Let me check your invoice."),
+        ("customer", "It is invoice 4711, both charges are on my card statement."),
+        ("ai", "I can see both charges. A refund needs a colleague."),
+        ("customer", "Then I want to talk to a human, please."),
+    ]
+    for n, (author, text) in enumerate(turns, start=1):
+        await baton.post_message(
+            case.case_id, {"message_id": f"m{n}", "author": author, "text": text}
+        )
+    view = await baton.case(case.case_id)
+    agent = view.offered_to
+    assert agent is not None, "the standard case was not offered to anyone"
+    await baton.accept(case.case_id, agent)
+    await baton.post_message(
+        case.case_id, {"message_id": "m6", "author": "agent", "text": "Refund is on its way."}
+    )
+    await baton.resolve(
+        case.case_id,
+        {
+            "by": agent,
+            "resolution": "refunded the second charge",
+            "escalation_necessary": True,
+            "root_cause": "billing_error",
+        },
+    )
+    await client.get_workflow_handle(workflow_id_for(case.case_id)).result()
+    return case.case_id
+
+
+async def main(cases: int, concurrency: int) -> dict[str, object]:
+    policy = load_policy(DEFAULT_CONFIG)
+    detector = load_detector(DEFAULT_CONFIG, policy)
+    figures: dict[str, object] = {"cases": cases, "concurrency": concurrency}
+    with tempfile.TemporaryDirectory() as tmp:
+        env = await WorkflowEnvironment.start_local(
+            data_converter=pydantic_data_converter,
+            search_attributes=search_attributes.ALL,
+            dev_server_existing_path=installed_binary("temporal"),
+            dev_server_database_filename=str(Path(tmp) / "temporal.db"),
+            dev_server_extra_args=dev_server_args(),
+        )
+        store = CaseStore(f"sqlite:///{Path(tmp) / 'baton.db'}")
+        directory = DirectoryStore(store.engine)
+        # Plenty of agents so routing never queues: the benchmark measures the engine.
+        directory.seed(directory_from_policy(policy))
+        try:
+            with ThreadPoolExecutor(max_workers=16) as pool:
+                figures |= await _measure(
+                    env.client, detector, store, directory, pool, cases, concurrency
+                )
+        finally:
+            store.close()
+            await env.shutdown()
+    return figures
+
+
+async def _measure(
+    client: Client,
+    detector: object,
+    store: CaseStore,
+    directory: DirectoryStore,
+    pool: ThreadPoolExecutor,
+    cases: int,
+    concurrency: int,
+) -> dict[str, object]:
+    queue = f"bench-{uuid.uuid4()}"
+    bare = Worker(
+        client,
+        task_queue=f"{queue}-bare",
+        workflows=[BareWorkflow],
+        activities=[echo],
+        activity_executor=pool,
+    )
+    engine = create_worker(client, queue, detector, store, pool, directory)  # type: ignore[arg-type]
+    baton = BatonClient(client, queue)
+    case_ids: list[str] = []
+
+    async def bare_run(i: int) -> None:
+        await client.execute_workflow(
+            BareWorkflow.run, f"bare {i}", id=f"bare-{uuid.uuid4()}", task_queue=f"{queue}-bare"
+        )
+
+    async def case_run(i: int) -> None:
+        case_ids.append(await _standard_case(baton, client, i))
+
+    async with bare, engine:
+        await _in_parallel(concurrency, concurrency, bare_run)  # warm up both
+        await _in_parallel(2, 2, case_run)
+        bare_per_s = await _in_parallel(cases * 4, concurrency, bare_run)
+        cases_per_s = await _in_parallel(cases, concurrency, case_run)
+        history = await client.get_workflow_handle(workflow_id_for(case_ids[-1])).fetch_history()
+    kinds = Counter(
+        str(e.WhichOneof("attributes")).removesuffix("_event_attributes") for e in history.events
+    )
+    activities = Counter(
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    )
+    return {
+        "bare_workflows_per_s": round(bare_per_s, 1),
+        "cases_per_s": round(cases_per_s, 2),
+        "throughput_ratio": round(cases_per_s / bare_per_s, 3),
+        "events_per_case": len(history.events),
+        "events_by_kind": dict(kinds.most_common()),
+        "activities_by_type": dict(activities.most_common()),
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=60)
+    parser.add_argument("--concurrency", type=int, default=10)
+    args = parser.parse_args()
+    figures = asyncio.run(main(args.cases, args.concurrency))
+    width = max(map(len, figures))
+    for key, value in figures.items():
+        print(f"{key:<{width}}  {value}")
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results["throughput"] = figures | {
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "cpus": len(os.sched_getaffinity(0)),
+        "python": platform.python_version(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    for key in ("throughput_ratio", "cases_per_s", "bare_workflows_per_s", "events_per_case"):
+        results[key] = figures[key]  # the tracked figures, at the top level
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
