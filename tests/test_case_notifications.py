@@ -39,11 +39,13 @@ async def test_a_dead_channel_never_blocks_the_timers_and_catches_up_once(
     async with case_on(time_env, policy, store, executor, deliverer=deliverer) as case:
         await case.say("I want to talk to a human")
         first = (await case.view()).offered_to
-        await time_env.sleep(timedelta(minutes=6))  # the acceptance timeout fires anyway
+        await time_env.sleep(timedelta(hours=1))  # an hour down: the timers fire anyway
         moved = await case.view()
         assert moved.state is CaseState.HANDOFF and moved.offered_to not in (None, first)
+        expired = [e for e in moved.history if e.trigger.value == "offer_expired"]
+        assert len(expired) >= 2  # offer after offer timed out during the outage
         assert receiver.accepted == [] and len(receiver.calls) >= 2
-        receiver.status = 200  # back after six (skipped) minutes
+        receiver.status = 200  # back after an hour of (skipped) time
         await time_env.sleep(timedelta(minutes=10))
         await case.accept((await case.view()).offered_to)  # type: ignore[arg-type]
         sent = [r for r in store.deliveries(case.case_id) if r.status == "sent"]
