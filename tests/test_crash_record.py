@@ -1,6 +1,7 @@
-"""A worker killed (SIGKILL) in the middle of delivering a case's notifications: a new
-worker finishes the case, every notification reaches the receiver once, and the case
-record holds every row once."""
+"""A worker killed (SIGKILL) in every state of a case (a message not yet assessed, a
+delivery on the wire, an offer not yet accepted, a follow-up owed): a new worker
+finishes the case, every notification reaches the receiver once, and the case record
+holds every row once."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import signal
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from baton.client import BatonClient
 from baton.settings import DEFAULT_CONFIG
@@ -57,15 +60,76 @@ def _config(tmp_path: Path, receiver: WebhookReceiver) -> dict[str, str]:
     }
 
 
-async def test_a_worker_killed_mid_delivery_loses_and_repeats_nothing(
-    worker_env: dict[str, str], dev_env: Any, tmp_path: Path
+MESSAGE = {"message_id": "m1", "author": "customer", "text": "talk to a human"}
+
+
+async def _until(check: Any, timeout: float = 10.0) -> None:
+    for _ in range(int(timeout / 0.05)):
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the case never reached the moment to kill the worker in")
+
+
+async def _drive_to(moment: str, client: BatonClient, case_id: str, receiver: WebhookReceiver):  # type: ignore[no-untyped-def]
+    """Take the case to ``moment``; the worker is killed right after."""
+    if moment == "detection":  # the message is in history, its assessment not yet done
+        await client.send_message(case_id, MESSAGE)
+        return
+    assert (await client.post_message(case_id, MESSAGE)).state is CaseState.HANDOFF
+
+    async def on_the_wire() -> bool:
+        return bool(receiver.calls)
+
+    async def offer_received() -> bool:
+        return any(c.json["data"]["event"] == "case_offered" for c in receiver.accepted)
+
+    if moment == "notification":  # the first delivery waits for an answer that never comes
+        await _until(on_the_wire)
+        assert receiver.accepted == []
+    elif moment == "offered":  # the agent has the offer and has not accepted yet
+        await _until(offer_received)
+    elif moment == "follow_up":  # resolved, the documentation still owed
+        await client.accept(case_id, "anna")
+        view = await client.resolve(case_id, {"by": "anna", "resolution": "refunded"})
+        assert view.state is CaseState.FOLLOW_UP
+
+
+async def _finish(client: BatonClient, case_id: str) -> None:
+    """Whatever the case still needs, as the humans would do it."""
+
+    async def state() -> CaseState:
+        return (await client.case(case_id)).state
+
+    if await state() is CaseState.AI_HANDLING:  # the new worker assesses the message
+        for _ in range(200):
+            if await state() is not CaseState.AI_HANDLING:
+                break
+            await asyncio.sleep(0.05)
+    if await state() is CaseState.HANDOFF:
+        for _ in range(200):  # routed by the new worker
+            if (await client.case(case_id)).offered_to == "anna":
+                break
+            await asyncio.sleep(0.05)
+        await client.accept(case_id, "anna")
+    if await state() is CaseState.HUMAN_HANDLING:
+        await client.resolve(case_id, {"by": "anna", "resolution": "refunded"})
+    await client.follow_up(
+        case_id, {"by": "anna", "root_cause": "billing_error", "escalation_necessary": True}
+    )
+
+
+@pytest.mark.parametrize("moment", ["detection", "notification", "offered", "follow_up"])
+async def test_a_worker_killed_in_any_state_loses_and_repeats_nothing(
+    worker_env: dict[str, str], dev_env: Any, tmp_path: Path, moment: str
 ) -> None:
     receiver = WebhookReceiver().start()
-    receiver.hang_first, receiver.hang_seconds = 1, 8.0  # the first call never answers
+    if moment == "notification":
+        receiver.hang_first, receiver.hang_seconds = 1, 8.0  # the first call never answers
     env = worker_env | _config(tmp_path, receiver)
     env |= {
         "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-        "BATON_TASK_QUEUE": f"tq-{os.getpid()}-crash",
+        "BATON_TASK_QUEUE": f"tq-{os.getpid()}-crash-{moment}",
     }
     client = BatonClient(dev_env.client, env["BATON_TASK_QUEUE"])
     case = new_case()
@@ -73,25 +137,14 @@ async def test_a_worker_killed_mid_delivery_loses_and_repeats_nothing(
     try:
         await first.wait_running()
         await client.start_case(case)
-        message = {"message_id": "m1", "author": "customer", "text": "talk to a human"}
-        assert (await client.post_message(case.case_id, message)).state is CaseState.HANDOFF
-        for _ in range(200):  # the first delivery is on the wire, waiting for an answer
-            if receiver.calls:
-                break
-            await asyncio.sleep(0.05)
-        assert receiver.calls and receiver.accepted == []
+        await _drive_to(moment, client, case.case_id, receiver)
     finally:
         first.stop(signal.SIGKILL)
 
     second = WorkerProcess(env)
     try:
         await second.wait_running()
-        await client.accept(case.case_id, "anna")
-        await client.resolve(
-            case.case_id,
-            {"by": "anna", "resolution": "refunded", "root_cause": "billing_error",
-             "escalation_necessary": True},
-        )  # fmt: skip
+        await _finish(client, case.case_id)
         handle = dev_env.client.get_workflow_handle(f"case-{case.case_id}")
         result = await asyncio.wait_for(handle.result(), 120)
     finally:
@@ -109,6 +162,7 @@ async def test_a_worker_killed_mid_delivery_loses_and_repeats_nothing(
         assert [e.seq for e in events] == list(range(1, len(events) + 1))
         assert events[-1].to_state == "CLOSED"
         assert len(store.messages(case.case_id)) == 1 and len(store.handoffs(case.case_id)) == 1
+        assert len(store.assessments(case.case_id)) == 1
         assert store.case(case.case_id).root_cause == "billing_error"  # type: ignore[union-attr]
     finally:
         store.close()
