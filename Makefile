@@ -43,6 +43,7 @@ bench: bench-detection $(STAMP)
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/long_case.py
+	$(BIN)/python bench/scale.py
 
 bench-detection: $(STAMP)
 	$(BIN)/python bench/detection.py

@@ -1,0 +1,178 @@
+"""Benchmark: many open cases waiting on timers with one worker.
+
+Starts ``--cases`` cases (default 10,000) on the embedded server (file-backed SQLite),
+each answered once by the AI so it waits on the customer-inactivity timer, shortened to
+``--minutes`` (default 15) in a copy of the policy. Reports the time to start them,
+the worker's memory while they wait (this process: worker and client), the server's
+database size, and how late each timer fired (the case closes as abandoned in workflow
+time when its timer fires): all within a minute of the deadline is the target.
+
+    .venv/bin/python bench/scale.py [--cases 10000] [--minutes 15] [--concurrency 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import statistics
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from baton.detection import load_detector
+from baton.settings import DEFAULT_CONFIG
+from baton.store import CaseStore
+from baton.temporal import dev_server_args, installed_binary
+from domain.models import CaseInput, IncomingMessage
+from worker import create_worker
+from workflows import search_attributes
+from workflows.case import CaseWorkflow, workflow_id_for
+
+RESULTS = Path(__file__).parent / "results.json"
+
+
+def _rss_mib() -> tuple[float, float]:
+    """(current, peak) resident memory of this process."""
+    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+    return tuple(int(fields[k].split()[0]) / 1024 for k in ("VmRSS", "VmHWM"))  # type: ignore[return-value]
+
+
+def _policy(folder: Path, minutes: int) -> Path:
+    config = folder / "config"
+    shutil.copytree(DEFAULT_CONFIG.parent, config)
+    policy = config / "escalation.toml"
+    text = policy.read_text(encoding="utf-8")
+    policy.write_text(
+        text.replace('customer_inactivity = "P1D"', f'customer_inactivity = "PT{minutes}M"', 1),
+        encoding="utf-8",
+    )
+    return policy
+
+
+async def _start(client: Client, queue: str, n: int, concurrency: int) -> list[str]:
+    gate = asyncio.Semaphore(concurrency)
+    ids: list[str] = []
+
+    async def one(i: int) -> None:
+        case = CaseInput.model_validate(
+            {
+                "case_id": f"SCALE-{uuid.uuid4().hex[:10]}",
+                "customer": {"id": f"scale-{i}", "language": "en"},
+                "channel": "chat",
+                "subject": "Question",
+            }
+        )
+        async with gate:
+            handle = await client.start_workflow(
+                CaseWorkflow.run, case, id=workflow_id_for(case.case_id), task_queue=queue
+            )
+            await handle.signal(
+                CaseWorkflow.message,
+                IncomingMessage(message_id="m1", author="ai", text="How can I help you today?"),
+            )
+        ids.append(case.case_id)
+
+    await asyncio.gather(*(one(i) for i in range(n)))
+    return ids
+
+
+async def main(cases: int, minutes: int, concurrency: int) -> dict[str, object]:
+    figures: dict[str, object] = {"open_cases": cases, "timer_minutes": minutes}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        detector = load_detector(_policy(folder, minutes))
+        env = await WorkflowEnvironment.start_local(
+            data_converter=pydantic_data_converter,
+            search_attributes=search_attributes.ALL,
+            dev_server_existing_path=installed_binary("temporal"),
+            dev_server_database_filename=str(folder / "temporal.db"),
+            dev_server_extra_args=dev_server_args(),
+        )
+        store = CaseStore(f"sqlite:///{folder / 'baton.db'}")
+        try:
+            with ThreadPoolExecutor(max_workers=16) as pool:
+                queue = f"scale-{uuid.uuid4()}"
+                async with create_worker(env.client, queue, detector, store, pool):
+                    t0 = time.perf_counter()
+                    ids = await _start(env.client, queue, cases, concurrency)
+                    figures["start_s"] = round(time.perf_counter() - t0, 1)
+                    figures["starts_per_s"] = round(cases / (time.perf_counter() - t0), 1)
+                    figures |= await _wait_for_timers(store, ids, minutes, folder)
+        finally:
+            store.close()
+            await env.shutdown()
+    return figures
+
+
+async def _wait_for_timers(
+    store: CaseStore, ids: list[str], minutes: int, folder: Path
+) -> dict[str, object]:
+    out: dict[str, object] = {}
+    waiting = True
+    deadline = time.monotonic() + minutes * 60 + 600
+    while time.monotonic() < deadline:
+        await asyncio.sleep(5)
+        rows = store.cases_opened(
+            datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
+        )
+        closed = sum(r.state == "CLOSED" for r in rows)
+        if waiting and closed == 0 and len(rows) == len(ids):
+            rss, peak = _rss_mib()  # every case documented and waiting: the plateau
+            db = sum(f.stat().st_size for f in folder.glob("temporal.db*"))
+            out |= {
+                "open_cases_worker_rss_mib": round(rss, 1),
+                "worker_peak_rss_mib": round(peak, 1),
+                "server_db_mib": round(db / 2**20, 1),
+            }
+            waiting = False
+        if closed == len(ids):
+            break
+    lateness = []
+    for case_id in ids:
+        row = store.case(case_id)
+        messages = store.messages(case_id)
+        if row is None or row.closed_at is None or not messages:
+            continue
+        due = messages[0].at + timedelta(minutes=minutes)
+        lateness.append((row.closed_at - due).total_seconds())
+    lateness.sort()
+    out |= {
+        "timers_fired": len(lateness),
+        "fired_within_60s": sum(s <= 60 for s in lateness),
+        "lateness_p50_s": round(statistics.median(lateness), 1) if lateness else None,
+        "lateness_max_s": round(lateness[-1], 1) if lateness else None,
+    }
+    return out
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=10_000)
+    parser.add_argument("--minutes", type=int, default=15)
+    parser.add_argument("--concurrency", type=int, default=50)
+    args = parser.parse_args()
+    figures = asyncio.run(main(args.cases, args.minutes, args.concurrency))
+    width = max(map(len, figures))
+    for key, value in figures.items():
+        print(f"{key:<{width}}  {value}")
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results["scale"] = figures | {
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "cpus": len(os.sched_getaffinity(0)),
+        "python": platform.python_version(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    for key in ("open_cases", "open_cases_worker_rss_mib"):
+        results[key] = figures.get(key)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
