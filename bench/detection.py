@@ -12,13 +12,12 @@ window is full the cost per message stays flat however long the conversation run
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+
+from figures import save
 
 from baton.detection import load_detector
 from baton.evaluation import as_first_message, banking77, tickets
@@ -27,7 +26,6 @@ from domain.case import CaseFile
 from domain.detector import Detector
 from domain.models import CaseInput, IncomingMessage
 
-RESULTS = Path(__file__).parent / "results.json"
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
 
@@ -94,13 +92,4 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     figures = main(parser.parse_args().rounds)
-    width = max(map(len, figures))
-    for key, value in figures.items():
-        print(f"{key:<{width}}  {value}")
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results["detection"] = figures | {
-        "machine": platform.machine(),
-        "python": platform.python_version(),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    save("detection", figures, detector_msgs_per_s="messages_per_s_one_core")

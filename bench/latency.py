@@ -14,19 +14,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import json
 import os
-import platform
 import secrets
 import statistics
 import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import web
+from figures import save
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -44,7 +42,6 @@ from domain.models import CaseInput
 from worker import create_worker
 from workflows import search_attributes
 
-RESULTS = Path(__file__).parent / "results.json"
 SECRET_ENV = "BENCH_WEBHOOK_SECRET"
 
 
@@ -184,16 +181,4 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=30.0)
     args = parser.parse_args()
     figures = asyncio.run(main(args.rate, args.seconds))
-    width = max(map(len, figures))
-    for key, value in figures.items():
-        print(f"{key:<{width}}  {value}")
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results["latency"] = figures | {
-        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-        "cpus": len(os.sched_getaffinity(0)),
-        "python": platform.python_version(),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    for key in ("decision_p50_ms", "decision_p99_ms"):
-        results[key] = figures[key]
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    save("latency", figures, "decision_p50_ms", "decision_p99_ms")

@@ -13,17 +13,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import platform
 import resource
 import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 
+from figures import save
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -36,8 +33,6 @@ from domain.models import CaseInput, IncomingMessage
 from worker import create_worker
 from workflows import search_attributes
 from workflows.case import CaseWorkflow, workflow_id_for
-
-RESULTS = Path(__file__).parent / "results.json"
 
 
 async def _runs_and_longest_history(client: Client, workflow_id: str) -> tuple[int, int]:
@@ -138,14 +133,4 @@ if __name__ == "__main__":
     parser.add_argument("--chunk", type=int, default=1_000)
     args = parser.parse_args()
     figures = asyncio.run(main(args.messages, args.chunk))
-    width = max(map(len, figures))
-    for key, value in figures.items():
-        print(f"{key:<{width}}  {value}")
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results["long_case"] = figures | {
-        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-        "cpus": len(os.sched_getaffinity(0)),
-        "python": platform.python_version(),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    save("long_case", figures)

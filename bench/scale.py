@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import platform
 import shutil
 import statistics
 import tempfile
@@ -26,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from figures import save
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -38,8 +36,6 @@ from domain.models import CaseInput, IncomingMessage
 from worker import create_worker
 from workflows import search_attributes
 from workflows.case import CaseWorkflow, workflow_id_for
-
-RESULTS = Path(__file__).parent / "results.json"
 
 
 def _rss_mib() -> tuple[float, float]:
@@ -163,16 +159,4 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=50)
     args = parser.parse_args()
     figures = asyncio.run(main(args.cases, args.minutes, args.concurrency))
-    width = max(map(len, figures))
-    for key, value in figures.items():
-        print(f"{key:<{width}}  {value}")
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results["scale"] = figures | {
-        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-        "cpus": len(os.sched_getaffinity(0)),
-        "python": platform.python_version(),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    for key in ("open_cases", "open_cases_worker_rss_mib"):
-        results[key] = figures.get(key)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    save("scale", figures, "open_cases", "open_cases_worker_rss_mib")

@@ -13,19 +13,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import platform
 import tempfile
 import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 
 from bare import BareWorkflow, echo
+from figures import save
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -42,8 +39,6 @@ from domain.models import CaseInput
 from worker import create_worker
 from workflows import search_attributes
 from workflows.case import workflow_id_for
-
-RESULTS = Path(__file__).parent / "results.json"
 
 
 async def _in_parallel(n: int, concurrency: int, one: Callable[[int], Awaitable[None]]) -> float:
@@ -186,16 +181,11 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=10)
     args = parser.parse_args()
     figures = asyncio.run(main(args.cases, args.concurrency))
-    width = max(map(len, figures))
-    for key, value in figures.items():
-        print(f"{key:<{width}}  {value}")
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results["throughput"] = figures | {
-        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-        "cpus": len(os.sched_getaffinity(0)),
-        "python": platform.python_version(),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    for key in ("throughput_ratio", "cases_per_s", "bare_workflows_per_s", "events_per_case"):
-        results[key] = figures[key]  # the tracked figures, at the top level
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    save(
+        "throughput",
+        figures,
+        "throughput_ratio",
+        "cases_per_s",
+        "bare_workflows_per_s",
+        "events_per_case",
+    )
