@@ -261,7 +261,8 @@ def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite files get WAL and their folder created."""
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, pool_pre_ping=True)
+    # Pre-ping finds connections a restarted server dropped; SQLite has no server.
+    engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine

@@ -276,6 +276,9 @@ class Limits(_Strict):
     history_kept: int = Field(gt=0)
     dedupe_window: int = Field(gt=0)
     continue_as_new_after_events: int = Field(ge=100)
+    documentation_window: timedelta = Field(default=timedelta(seconds=2), ge=timedelta(0))
+    """Changes within this window are documented together (transitions and the close at
+    once); 0 documents every change on its own. Fewer writes, a shorter history."""
 
 
 _SAMPLE = {

@@ -74,6 +74,14 @@ async def _scenario(env: WorkflowEnvironment, name: str, case: CaseDriver) -> No
     elif name == "repeat_escalation":  # the store holds this customer's earlier case
         await case.say("talk to a human")
         assert (await case.view()).repeat_of == "C-earlier"
+    elif name == "lean_history":  # patch lean-history: a documentation window runs out
+        await case.say("Where is my parcel?")
+        await case.say("Let me check the tracking for you.", author="ai")
+        await env.sleep(timedelta(seconds=3))
+        await case.say("I want to talk to a human")
+        agent = (await case.view()).offered_to or ""
+        await case.accept(agent)
+        await case.resolve(agent, escalation_necessary=True, root_cause="other")
     elif name == "escalation_chain":
         await case.say("talk to a human")
         await env.sleep(timedelta(minutes=12))
@@ -94,6 +102,7 @@ SCENARIOS = [
     "directory_routing",
     "notification_failure",
     "repeat_escalation",
+    "lean_history",
 ]
 
 

@@ -9,6 +9,7 @@ effects to activities (notifications to the outbox, the case record to the store
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -38,8 +39,10 @@ with workflow.unsafe.imports_passed_through():
         CaseRecordBatch,
         CaseView,
         ConsultAnswer,
+        CustomerHistoryRequest,
         Deadline,
         DeclineRequest,
+        EarlierCase,
         EscalateRequest,
         FollowUpRequest,
         HandoffRecord,
@@ -76,6 +79,14 @@ REPEAT_ESCALATIONS = "repeat-escalations"
 """Patch id: at the first handoff the case links the customer's earlier case on the same
 path within the repeat window (earlier histories never linked one)."""
 
+LEAN_HISTORY = "lean-history"
+"""Patch id: changes within ``limits.documentation_window`` are documented together
+(transitions and the close at once), search attributes are upserted once per workflow
+task, and the first handoff looks up the customer's earlier cases while the agent is
+reserved; earlier histories did each on its own. The newest patch: a history that has
+it has every earlier one, so it is checked first and stands in for them (each patch
+check costs a marker and a search attribute upsert)."""
+
 POLICY_LOAD_TIMEOUT = timedelta(seconds=10)
 """The one timeout not in the config: it bounds loading the config itself."""
 
@@ -111,6 +122,9 @@ class CaseWorkflow:
         self._queued = 0  # messages ever put in the inbox (this run)
         self._taken = 0  # ... and taken out of it
         self._routing_busy = False  # a routing activity is in flight
+        self._lean = False  # patch LEAN_HISTORY: batched documentation and upserts
+        self._attributes_stale = False  # lean: search attributes to upsert this task
+        self._documented_milestone: tuple[CaseState, int] | None = None
 
     # ------------------------------------------------------------------ run
     @workflow.run
@@ -123,15 +137,22 @@ class CaseWorkflow:
                 type="InvalidCase",
                 non_retryable=True,
             )
+        self._lean = workflow.patched(LEAN_HISTORY)
         self._file = await self._open(case)
+        self._documented_milestone = self._milestone()
+        tasks = [asyncio.create_task(self._flush_search_attributes())] if self._lean else []
         self._publish([])
         if self._outbox:
             self._send(list(self._outbox.values()))
-        documenter = asyncio.create_task(self._document_continuously())
-        inbox = asyncio.create_task(self._take_inbox())
-        router = asyncio.create_task(self._route_continuously())
+        tasks += [
+            asyncio.create_task(self._document_continuously()),
+            asyncio.create_task(self._take_inbox()),
+            asyncio.create_task(self._route_continuously()),
+        ]
         continue_as_new = await self._follow_deadlines()
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await workflow.wait_condition(
+            lambda: workflow.all_handlers_finished() and not self._attributes_stale
+        )
         if continue_as_new:
             workflow.continue_as_new(self._carry_over(case))
         # Closed: make sure the record and every notification are out before finishing.
@@ -141,11 +162,11 @@ class CaseWorkflow:
                 and not self._inbox
                 and self._documented()
                 and self._routing_settled()
+                and not self._attributes_stale
             )
         )
-        documenter.cancel()
-        inbox.cancel()
-        router.cancel()
+        for task in tasks:
+            task.cancel()
         return self._case.view
 
     async def _open(self, case: CaseInput) -> CaseFile:
@@ -168,7 +189,7 @@ class CaseWorkflow:
             file = CaseFile.open(case, policy, workflow.now())
         except CaseRuleViolation as err:
             raise ApplicationError(str(err), type="InvalidCase", non_retryable=True) from None
-        if workflow.patched(DIRECTORY_ROUTING):
+        if self._patched(DIRECTORY_ROUTING):
             file.view.routing = RoutingMode.DIRECTORY
         self._collect(file)
         return file
@@ -183,6 +204,10 @@ class CaseWorkflow:
             retry_policy=RetryPolicy(maximum_interval=POLICY_LOAD_TIMEOUT),
             summary="load escalation policy",
         )
+
+    def _patched(self, patch_id: str) -> bool:
+        """An earlier patch: implied by :data:`LEAN_HISTORY`, checked only without it."""
+        return self._lean or workflow.patched(patch_id)
 
     @property
     def _case(self) -> CaseFile:
@@ -476,9 +501,23 @@ class CaseWorkflow:
             self._send(new)
 
     def _upsert_search_attributes(self) -> None:
+        if self._lean:  # once per workflow task, by _flush_search_attributes
+            self._attributes_stale = True
+            return
+        self._upsert_now()
+
+    async def _flush_search_attributes(self) -> None:
+        """Lean histories: one upsert for all the changes of a workflow task (the
+        condition is checked once every coroutine of the task has run)."""
+        while True:
+            await workflow.wait_condition(lambda: self._attributes_stale)
+            self._attributes_stale = False
+            self._upsert_now()
+
+    def _upsert_now(self) -> None:
         current = self._case.search_attributes()
         updates: list[SearchAttributeUpdate[Any]] = []
-        with_breaches = workflow.patched(SLA_BREACH_ATTRIBUTE)
+        with_breaches = self._patched(SLA_BREACH_ATTRIBUTE)
         for key in sa.ALL:
             if key is sa.SLA_BREACHES and not with_breaches:
                 continue
@@ -502,7 +541,7 @@ class CaseWorkflow:
 
     # ------------------------------------------------------ side effects
     def _send(self, notifications: list[Notification]) -> None:
-        if workflow.patched(NOTIFICATION_DELIVERY):
+        if self._patched(NOTIFICATION_DELIVERY):
             self._start(self._deliver_batch(notifications))
         else:
             for notification in notifications:
@@ -551,6 +590,8 @@ class CaseWorkflow:
         """Write the case record as the case goes, one batch at a time."""
         while True:
             await workflow.wait_condition(lambda: not self._documented())
+            await self._documentation_window()
+            self._documented_milestone = self._milestone()
             batch = CaseRecordBatch(
                 revision=self._case.revision,
                 view=self._case.view,
@@ -608,27 +649,36 @@ class CaseWorkflow:
         if file.view.state is not CaseState.HANDOFF:
             file.view.route_needed = False
             return
-        history = file.history_request()
-        if history is not None:  # first handoff: the agent sees the customer's earlier cases
-            cases = await workflow.execute_activity_method(
-                RecordActivities.customer_history,
-                history,
-                start_to_close_timeout=timeout,
-                retry_policy=self._side_effect_retry(),
-                summary="look up the customer's earlier cases",
-            )
+        history = file.history_request()  # first handoff: the customer's earlier cases
+        if history is not None and not self._lean:
+            cases = await self._customer_history(history)
             link = workflow.patched(REPEAT_ESCALATIONS)
             self._apply(lambda now: file.set_earlier_cases(cases, now, link_repeats=link))
+            history = None
         request = file.routing_request(workflow.now())
         offer = file.view.offer_no
-        decision = await workflow.execute_activity_method(
+        reserve = workflow.execute_activity_method(
             RoutingActivities.reserve_agent,
             ReserveRequest(request=request, offer=offer, routing=file.policy.routing),
             start_to_close_timeout=timeout,
             retry_policy=self._side_effect_retry(),
             summary=f"route offer {offer}: {request.path}, {request.tier.value}",
         )
+        if history is None:
+            decision = await reserve
+        else:  # lean: looked up while the agent is reserved, known before the offer goes out
+            earlier, decision = await asyncio.gather(self._customer_history(history), reserve)
+            self._apply(lambda now: file.set_earlier_cases(earlier, now))
         self._apply(lambda now: file.routed(decision, offer, now))
+
+    async def _customer_history(self, request: CustomerHistoryRequest) -> list[EarlierCase]:
+        return await workflow.execute_activity_method(
+            RecordActivities.customer_history,
+            request,
+            start_to_close_timeout=self._case.policy.activities.start_to_close,
+            retry_policy=self._side_effect_retry(),
+            summary="look up the customer's earlier cases",
+        )
 
     def _routing_settled(self) -> bool:
         file = self._case
@@ -646,6 +696,26 @@ class CaseWorkflow:
 
     def _documented(self) -> bool:
         return self._documented_revision >= self._case.revision
+
+    async def _documentation_window(self) -> None:
+        """Lean histories: let the changes of the next moments join this batch, unless
+        the case moved to another state or level, or closed: those are written at once."""
+        window = self._case.policy.limits.documentation_window
+        if not self._lean or not window or self._milestone_reached():
+            return
+        with contextlib.suppress(TimeoutError):  # the window passed: write what there is
+            await workflow.wait_condition(
+                self._milestone_reached,
+                timeout=window,
+                timeout_summary=f"documentation window: {_seconds(window)}",
+            )
+
+    def _milestone(self) -> tuple[CaseState, int]:
+        view = self._case.view
+        return view.state, int(view.level)
+
+    def _milestone_reached(self) -> bool:
+        return self._case.closed or self._milestone() != self._documented_milestone
 
     def _carry_over(self, case: CaseInput) -> CaseInput:
         file = self._case
@@ -687,6 +757,10 @@ def _delivery_summary(notifications: list[Notification]) -> str:
         parts.append(f"{who}: {n.event.replace('_', ' ')}")
     text = "notify " + " · ".join(parts)
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _seconds(duration: timedelta) -> str:
+    return f"{duration.total_seconds():g} s"
 
 
 def _sa_update(key: SearchAttributeKey[Any], value: Any) -> SearchAttributeUpdate[Any]:
