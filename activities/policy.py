@@ -23,5 +23,5 @@ class PolicyActivities:
 
     @activity.defn(name="load_policy")
     def load_policy(self) -> EscalationPolicy:
-        """The worker's current escalation policy."""
-        return self._policy()
+        """The worker's current escalation policy, as a case carries it."""
+        return self._policy().for_case()

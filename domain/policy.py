@@ -398,3 +398,11 @@ class EscalationPolicy(_Strict):
     def path(self, name: str) -> EscalationPath:
         """The path called ``name``, falling back to the default path."""
         return self.paths.get(name) or self.paths[self.default_path]
+
+    def for_case(self) -> EscalationPolicy:
+        """The copy a case carries in its history: without the phrase tables, which only
+        the detector reads (the detection activity uses the worker's own), so every
+        case's history and continue-as-new payload is about 7 KB smaller."""
+        complexity = self.detection.complexity.model_copy(update={"topics": {}})
+        detection = self.detection.model_copy(update={"keywords": {}, "complexity": complexity})
+        return self.model_copy(update={"detection": detection})

@@ -59,3 +59,17 @@ def test_missing_and_unparsable_files(tmp_path: Path) -> None:
     broken.write_text("version = ")
     with pytest.raises(ConfigError, match=r"broken\.toml"):
         load_policy(broken)
+
+
+def test_a_case_carries_the_policy_without_the_phrase_tables() -> None:
+    policy = load_policy(DEFAULT_CONFIG)
+    carried = policy.for_case()
+    assert policy.detection.keywords and policy.detection.complexity.topics
+    assert carried.detection.keywords == {} and carried.detection.complexity.topics == {}
+    # Everything a case decides with stays, and the copy is a valid policy on the wire.
+    assert carried.version == policy.version and carried.timers == policy.timers
+    assert carried.reasons == policy.reasons and carried.paths == policy.paths
+    assert carried.detection.sentiment == policy.detection.sentiment
+    wire = carried.model_dump_json()
+    assert type(policy).model_validate_json(wire) == carried
+    assert len(wire) < 0.7 * len(policy.model_dump_json())
