@@ -650,11 +650,10 @@ class CaseWorkflow:
             file.view.route_needed = False
             return
         history = file.history_request()  # first handoff: the customer's earlier cases
-        if history is not None and not self._lean:
+        if history is not None and not self._lean:  # earlier histories: looked up first
             cases = await self._customer_history(history)
             link = workflow.patched(REPEAT_ESCALATIONS)
             self._apply(lambda now: file.set_earlier_cases(cases, now, link_repeats=link))
-            history = None
         request = file.routing_request(workflow.now())
         offer = file.view.offer_no
         reserve = workflow.execute_activity_method(
@@ -664,11 +663,11 @@ class CaseWorkflow:
             retry_policy=self._side_effect_retry(),
             summary=f"route offer {offer}: {request.path}, {request.tier.value}",
         )
-        if history is None:
-            decision = await reserve
-        else:  # lean: looked up while the agent is reserved, known before the offer goes out
+        if history is not None and self._lean:  # looked up while the agent is reserved
             earlier, decision = await asyncio.gather(self._customer_history(history), reserve)
             self._apply(lambda now: file.set_earlier_cases(earlier, now))
+        else:
+            decision = await reserve
         self._apply(lambda now: file.routed(decision, offer, now))
 
     async def _customer_history(self, request: CustomerHistoryRequest) -> list[EarlierCase]:
@@ -707,7 +706,7 @@ class CaseWorkflow:
             await workflow.wait_condition(
                 self._milestone_reached,
                 timeout=window,
-                timeout_summary=f"documentation window: {_seconds(window)}",
+                timeout_summary=f"documentation window: {window.total_seconds():g} s",
             )
 
     def _milestone(self) -> tuple[CaseState, int]:
@@ -757,10 +756,6 @@ def _delivery_summary(notifications: list[Notification]) -> str:
         parts.append(f"{who}: {n.event.replace('_', ' ')}")
     text = "notify " + " · ".join(parts)
     return text if len(text) <= 200 else text[:197] + "..."
-
-
-def _seconds(duration: timedelta) -> str:
-    return f"{duration.total_seconds():g} s"
 
 
 def _sa_update(key: SearchAttributeKey[Any], value: Any) -> SearchAttributeUpdate[Any]:
