@@ -144,6 +144,12 @@ class ActivityTimeouts(_Strict):
     retry_initial_interval: Positive
     retry_maximum_interval: Positive
     retry_backoff: float = Field(ge=1.0)
+    local_start_to_close: Positive = timedelta(seconds=2)
+    """Decisions on the case's own path (policy, detection, routing) first run inside
+    the workflow task as local activities, each attempt bounded by this."""
+    local_attempts: int = Field(default=2, ge=1)
+    """... and this many attempts, before they fall back to a regular activity that
+    retries on its own schedule (so an outage never holds the case's workflow task)."""
 
 
 Phrase = Annotated[str, Field(min_length=2, max_length=200)]

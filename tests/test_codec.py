@@ -153,12 +153,17 @@ def _bearer(token: str) -> dict[str, str]:
 
 def _payloads(history: dict[str, Any]) -> list[Payload]:
     """Every payload with data in a history's JSON, except search attributes (indexed by
-    the server, so readable by design: states, levels, teams, reason names) and the
-    SDK's own patch markers (a patch id)."""
+    the server, so readable by design: states, levels, teams, reason names), the SDK's
+    own patch markers (a patch id) and a local activity marker's ``data`` (the SDK's
+    bookkeeping: sequence, attempt, activity type, times; its result is encrypted)."""
     found: list[Payload] = []
 
     def walk(node: Any) -> None:
         if isinstance(node, dict) and node.get("markerName") == "core_patch":
+            return
+        if isinstance(node, dict) and node.get("markerName") == "core_local_activity":
+            details = node.get("details", {})
+            walk({key: value for key, value in details.items() if key != "data"})
             return
         if isinstance(node, dict):
             if "data" in node and "metadata" in node and isinstance(node["data"], str):

@@ -82,6 +82,15 @@ async def _scenario(env: WorkflowEnvironment, name: str, case: CaseDriver) -> No
         agent = (await case.view()).offered_to or ""
         await case.accept(agent)
         await case.resolve(agent, escalation_necessary=True, root_cause="other")
+    elif name == "local_decisions":  # patch local-decisions: markers, not activities
+        await case.say("Where is my parcel?")
+        await case.say("Let me check the tracking for you.", author="ai")
+        await case.say("I want to talk to a human")
+        await case.view()  # a query between local activities
+        agent = (await case.view()).offered_to or ""
+        await case.accept(agent)
+        await case.resolve(agent, escalation_necessary=True, root_cause="other")
+        await env.sleep(timedelta(days=1, minutes=1))
     elif name == "escalation_chain":
         await case.say("talk to a human")
         await env.sleep(timedelta(minutes=12))
@@ -103,6 +112,7 @@ SCENARIOS = [
     "notification_failure",
     "repeat_escalation",
     "lean_history",
+    "local_decisions",
 ]
 
 

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
@@ -62,6 +63,9 @@ with workflow.unsafe.imports_passed_through():
 Command = Callable[[datetime], list["Notification"]]
 """A change to the case at a given time, returning the notifications it calls for."""
 
+A = TypeVar("A")
+"""An activity's one argument."""
+
 DIRECTORY_ROUTING = "directory-routing"
 """Patch id: cases started from here on route through the directory (routing activity);
 cases started earlier keep the policy's agent lists (replayed by tests/histories)."""
@@ -86,6 +90,15 @@ task, and the first handoff looks up the customer's earlier cases while the agen
 reserved; earlier histories did each on its own. The newest patch: a history that has
 it has every earlier one, so it is checked first and stands in for them (each patch
 check costs a marker and a search attribute upsert)."""
+
+LOCAL_DECISIONS = "local-decisions"
+"""Patch id: the policy load, detection, the agent's reservation and the customer's
+earlier cases first run as local activities, one at a time, inside the workflow task
+(a marker each instead of three events and a workflow task); earlier histories ran them
+as regular activities. The newest patch, standing in for :data:`LEAN_HISTORY`."""
+
+LOCAL_FAILURES = (ActivityError, ApplicationError, TemporalTimeoutError)
+"""How a local activity's last attempt fails (the SDK raises its cause unwrapped)."""
 
 POLICY_LOAD_TIMEOUT = timedelta(seconds=10)
 """The one timeout not in the config: it bounds loading the config itself."""
@@ -123,6 +136,13 @@ class CaseWorkflow:
         self._taken = 0  # ... and taken out of it
         self._routing_busy = False  # a routing activity is in flight
         self._lean = False  # patch LEAN_HISTORY: batched documentation and upserts
+        self._local = False  # patch LOCAL_DECISIONS: decisions as local activities
+        # One local activity at a time: the SDK resolves concurrent ones in another
+        # order on replay than it ran them (temporalio/sdk-python#1578).
+        self._local_lane = asyncio.Lock()
+        # Markers of the local activities since the history length was last read: the
+        # length counts them only once the workflow task they ran in completes.
+        self._task_length, self._task_markers = 0, 0
         self._attributes_stale = False  # lean: search attributes to upsert this task
         self._documented_milestone: tuple[CaseState, int] | None = None
 
@@ -137,7 +157,8 @@ class CaseWorkflow:
                 type="InvalidCase",
                 non_retryable=True,
             )
-        self._lean = workflow.patched(LEAN_HISTORY)
+        self._local = workflow.patched(LOCAL_DECISIONS)
+        self._lean = self._local or workflow.patched(LEAN_HISTORY)
         self._file = await self._open(case)
         self._documented_milestone = self._milestone()
         tasks = [asyncio.create_task(self._flush_search_attributes())] if self._lean else []
@@ -195,14 +216,48 @@ class CaseWorkflow:
         return file
 
     async def _load_policy(self) -> EscalationPolicy:
-        # Regular activities, not local ones: a local activity still running when a
-        # query arrives can land in a later workflow task than on replay, which
-        # breaks determinism (reproduced by tests/test_determinism.py).
+        if self._local:
+            with contextlib.suppress(*LOCAL_FAILURES):  # retried as a regular one below
+                return await workflow.execute_local_activity_method(
+                    PolicyActivities.load_policy,
+                    start_to_close_timeout=POLICY_LOAD_TIMEOUT,
+                    retry_policy=RetryPolicy(maximum_attempts=2),
+                    summary="load escalation policy",
+                )
         return await workflow.execute_activity_method(
             PolicyActivities.load_policy,
             start_to_close_timeout=POLICY_LOAD_TIMEOUT,
             retry_policy=RetryPolicy(maximum_interval=POLICY_LOAD_TIMEOUT),
             summary="load escalation policy",
+        )
+
+    async def _decide(
+        self, activity: Callable[[Any, A], Any], arg: A, retry: RetryPolicy, summary: str
+    ) -> Any:
+        """Run a decision on the case's path: for :data:`LOCAL_DECISIONS` first as a
+        local activity in the lane, falling back to a regular activity with ``retry``
+        when its attempts are spent, so an outage never holds the workflow task."""
+        timeouts = self._case.policy.activities
+        if self._local:
+            async with self._local_lane:
+                try:
+                    return await workflow.execute_local_activity_method(
+                        activity,
+                        arg,
+                        start_to_close_timeout=timeouts.local_start_to_close,
+                        retry_policy=RetryPolicy(maximum_attempts=timeouts.local_attempts),
+                        summary=summary,
+                    )
+                except LOCAL_FAILURES:
+                    pass  # retried as a regular activity below
+                finally:
+                    self._count_marker()
+        return await workflow.execute_activity_method(
+            activity,
+            arg,
+            start_to_close_timeout=timeouts.start_to_close,
+            retry_policy=retry,
+            summary=summary,
         )
 
     def _patched(self, patch_id: str) -> bool:
@@ -254,7 +309,19 @@ class CaseWorkflow:
     def _history_is_long(self) -> bool:
         info = workflow.info()
         limit = self._case.policy.limits.continue_as_new_after_events
-        return info.is_continue_as_new_suggested() or info.get_current_history_length() >= limit
+        return info.is_continue_as_new_suggested() or self._history_length() >= limit
+
+    def _history_length(self) -> int:
+        """The history's length with this workflow task's local activity markers, which
+        a burst of messages can chain by the hundred before the task completes."""
+        length = workflow.info().get_current_history_length()
+        return length + (self._task_markers if length == self._task_length else 0)
+
+    def _count_marker(self) -> None:
+        length = workflow.info().get_current_history_length()
+        if length != self._task_length:
+            self._task_length, self._task_markers = length, 0
+        self._task_markers += 1
 
     # ------------------------------------------------------------- messages
     @workflow.update(name="post_message")
@@ -342,15 +409,15 @@ class CaseWorkflow:
         request = DetectionRequest(
             message=message, context=self._case.detection_context(workflow.now())
         )
-        timeouts = self._case.policy.activities
-        return await workflow.execute_activity_method(
+        attempts = self._case.policy.activities.detection_attempts
+        verdict: DetectionResult = await self._decide(
             DetectionActivities.assess_message,
             request,
-            start_to_close_timeout=timeouts.start_to_close,
             # Detection is pure: retrying cannot fix a failure for long.
-            retry_policy=RetryPolicy(maximum_attempts=timeouts.detection_attempts),
-            summary=f"assess message {message.message_id}",
+            RetryPolicy(maximum_attempts=attempts),
+            f"assess message {message.message_id}",
         )
+        return verdict
 
     # ------------------------------------------------------ human commands
     @workflow.update(name="accept")
@@ -656,14 +723,17 @@ class CaseWorkflow:
             self._apply(lambda now: file.set_earlier_cases(cases, now, link_repeats=link))
         request = file.routing_request(workflow.now())
         offer = file.view.offer_no
-        reserve = workflow.execute_activity_method(
+        reserve = self._decide(
             RoutingActivities.reserve_agent,
             ReserveRequest(request=request, offer=offer, routing=file.policy.routing),
-            start_to_close_timeout=timeout,
-            retry_policy=self._side_effect_retry(),
-            summary=f"route offer {offer}: {request.path}, {request.tier.value}",
+            self._side_effect_retry(),
+            f"route offer {offer}: {request.path}, {request.tier.value}",
         )
-        if history is not None and self._lean:  # looked up while the agent is reserved
+        if history is not None and self._local:  # local activities: one after the other
+            earlier = await self._customer_history(history)
+            self._apply(lambda now: file.set_earlier_cases(earlier, now))
+            decision = await reserve
+        elif history is not None and self._lean:  # looked up while the agent is reserved
             earlier, decision = await asyncio.gather(self._customer_history(history), reserve)
             self._apply(lambda now: file.set_earlier_cases(earlier, now))
         else:
@@ -671,13 +741,13 @@ class CaseWorkflow:
         self._apply(lambda now: file.routed(decision, offer, now))
 
     async def _customer_history(self, request: CustomerHistoryRequest) -> list[EarlierCase]:
-        return await workflow.execute_activity_method(
+        cases: list[EarlierCase] = await self._decide(
             RecordActivities.customer_history,
             request,
-            start_to_close_timeout=self._case.policy.activities.start_to_close,
-            retry_policy=self._side_effect_retry(),
-            summary="look up the customer's earlier cases",
+            self._side_effect_retry(),
+            "look up the customer's earlier cases",
         )
+        return cases
 
     def _routing_settled(self) -> bool:
         file = self._case
