@@ -31,6 +31,7 @@ from temporalio.worker import Worker
 from baton.client import BatonClient
 from baton.detection import load_detector
 from baton.directory import DirectoryStore
+from baton.history import local_activities, regular_activities
 from baton.settings import DEFAULT_CONFIG, load_policy
 from baton.store import CaseStore
 from baton.temporal import dev_server_args, installed_binary
@@ -160,11 +161,8 @@ async def _measure(
     kinds = Counter(
         str(e.WhichOneof("attributes")).removesuffix("_event_attributes") for e in history.events
     )
-    activities = Counter(
-        e.activity_task_scheduled_event_attributes.activity_type.name
-        for e in history.events
-        if e.HasField("activity_task_scheduled_event_attributes")
-    )
+    activities = regular_activities(history)
+    local = local_activities(history)
     return {
         "bare_workflows_per_s": round(bare_per_s, 1),
         "cases_per_s": round(cases_per_s, 2),
@@ -172,6 +170,7 @@ async def _measure(
         "events_per_case": len(history.events),
         "events_by_kind": dict(kinds.most_common()),
         "activities_by_type": dict(activities.most_common()),
+        "local_activities_by_type": dict(local.most_common()),
     }
 
 

@@ -7,18 +7,15 @@ from datetime import timedelta
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 
+from baton.history import local_activities, regular_activities
 from tests.conftest import case_on
 
 WINDOW = "documentation window: 2 s"
 
 
 def _documentations(history: WorkflowHistory) -> int:
-    return sum(
-        1
-        for e in history.events
-        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-        and e.activity_task_scheduled_event_attributes.activity_type.name == "document_case"
-    )
+    kind = "document_case"
+    return local_activities(history)[kind] + regular_activities(history)[kind]
 
 
 def _windows(history: WorkflowHistory) -> tuple[int, int]:

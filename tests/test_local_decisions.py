@@ -1,15 +1,12 @@
-"""Decisions on the case's path (policy, detection, routing) run inside the workflow task
-as local activities, one at a time, and fall back to regular activities when their local
-attempts fail, so a failing dependency never holds the case's workflow task."""
+"""The case's own activities (policy, detection, routing, the case record) run inside the
+workflow task as local activities, one at a time, and fall back to regular activities
+when their local attempts fail, so a failing dependency never holds the workflow task;
+notifications stay regular activities."""
 
-import json
 import uuid
-from collections import Counter
-
-from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowHistory
 
 from baton.directory import DirectoryStore
+from baton.history import local_activities, regular_activities
 from domain.detection import DetectionContext, Verdict
 from domain.detector import Detector
 from domain.directory import directory_from_policy
@@ -18,43 +15,33 @@ from tests.conftest import case_on, detector_for, start_case
 from worker import create_worker
 from workflows.case import CaseWorkflow
 
-DECISIONS = {"load_policy", "assess_message", "customer_history", "reserve_agent"}
+LOCAL = {
+    "load_policy",
+    "assess_message",
+    "customer_history",
+    "reserve_agent",
+    "update_assignments",
+    "document_case",
+}
 
 
-def _local(history: WorkflowHistory) -> Counter[str]:
-    """Local activities by type, from their markers."""
-    kinds: Counter[str] = Counter()
-    for e in history.events:
-        if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
-            details = e.marker_recorded_event_attributes.details
-            if "data" in details:
-                kinds[json.loads(details["data"].payloads[0].data)["activity_type"]] += 1
-    return kinds
-
-
-def _regular(history: WorkflowHistory) -> Counter[str]:
-    return Counter(
-        e.activity_task_scheduled_event_attributes.activity_type.name
-        for e in history.events
-        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-    )
-
-
-async def test_decisions_run_as_local_activities(time_env, policy, store, executor) -> None:
+async def test_the_case_s_own_activities_run_locally(time_env, policy, store, executor) -> None:
     async with case_on(time_env, policy, store, executor) as case:
         await case.say("Where is my parcel?")
         await case.say("Let me check the tracking for you.", author="ai")
         await case.say("I want to talk to a human")
-        view = await case.view()
+        agent = (await case.view()).offered_to or ""
+        await case.accept(agent)
+        await case.resolve(agent, escalation_necessary=True, root_cause="other")
+        view = await case.handle.result()  # the follow-up is complete: it closes
         history = await case.handle.fetch_history()
-    assert view.state.value == "HANDOFF" and view.offered_to
-    assert _local(history) == {
-        "load_policy": 1,
-        "assess_message": 2,  # the customer's two messages
-        "customer_history": 1,
-        "reserve_agent": 1,
-    }
-    assert not DECISIONS & set(_regular(history))
+    assert view.state.value == "CLOSED" and agent
+    local = local_activities(history)
+    assert set(local) == LOCAL
+    assert local["assess_message"] == 2  # the customer's two messages
+    assert local["update_assignments"] >= 2  # the accept; the resolution and release
+    assert store.case(view.case_id).state == "CLOSED"  # type: ignore[union-attr]
+    assert set(regular_activities(history)) == {"deliver_notifications"}
 
 
 class _FailingFirst(Detector):
@@ -92,5 +79,5 @@ async def test_a_failing_local_decision_falls_back_to_a_regular_activity(
         await handle.terminate("test finished")
     assert "explicit_human_request" in [hit.name for hit in assessment.reasons]
     assert detector.failures == 0
-    assert _local(history)["assess_message"] == 1  # the failed local attempts: one marker
-    assert _regular(history)["assess_message"] == 1
+    assert local_activities(history)["assess_message"] == 1  # the failed local attempts: one marker
+    assert regular_activities(history)["assess_message"] == 1

@@ -92,10 +92,12 @@ it has every earlier one, so it is checked first and stands in for them (each pa
 check costs a marker and a search attribute upsert)."""
 
 LOCAL_DECISIONS = "local-decisions"
-"""Patch id: the policy load, detection, the agent's reservation and the customer's
-earlier cases first run as local activities, one at a time, inside the workflow task
-(a marker each instead of three events and a workflow task); earlier histories ran them
-as regular activities. The newest patch, standing in for :data:`LEAN_HISTORY`."""
+"""Patch id: the policy load, detection, the customer's earlier cases, the agent's
+reservation, the directory's assignments and the case record first run as local
+activities, one at a time, inside the workflow task (a marker each instead of three
+events and a workflow task of their own); earlier histories ran them as regular
+activities. Notifications stay regular activities: a slow channel must not hold the
+case's workflow task. The newest patch, standing in for :data:`LEAN_HISTORY`."""
 
 LOCAL_FAILURES = (ActivityError, ApplicationError, TemporalTimeoutError)
 """How a local activity's last attempt fails (the SDK raises its cause unwrapped)."""
@@ -231,10 +233,10 @@ class CaseWorkflow:
             summary="load escalation policy",
         )
 
-    async def _decide(
+    async def _locally_first(
         self, activity: Callable[[Any, A], Any], arg: A, retry: RetryPolicy, summary: str
     ) -> Any:
-        """Run a decision on the case's path: for :data:`LOCAL_DECISIONS` first as a
+        """Run an activity of the case's own path: for :data:`LOCAL_DECISIONS` first as a
         local activity in the lane, falling back to a regular activity with ``retry``
         when its attempts are spent, so an outage never holds the workflow task."""
         timeouts = self._case.policy.activities
@@ -410,7 +412,7 @@ class CaseWorkflow:
             message=message, context=self._case.detection_context(workflow.now())
         )
         attempts = self._case.policy.activities.detection_attempts
-        verdict: DetectionResult = await self._decide(
+        verdict: DetectionResult = await self._locally_first(
             DetectionActivities.assess_message,
             request,
             # Detection is pure: retrying cannot fix a failure for long.
@@ -667,12 +669,11 @@ class CaseWorkflow:
                 assessments=list(self._undocumented_assessments),
                 handoffs=list(self._undocumented_handoffs),
             )
-            await workflow.execute_activity_method(
+            await self._locally_first(
                 RecordActivities.document_case,
                 batch,
-                start_to_close_timeout=self._case.policy.activities.start_to_close,
-                retry_policy=self._side_effect_retry(),
-                summary=f"document case revision {batch.revision}",
+                self._side_effect_retry(),
+                f"document case revision {batch.revision}",
             )
             self._undocumented_events = _unsent(self._undocumented_events, batch.events)
             self._undocumented_messages = _unsent(self._undocumented_messages, batch.messages)
@@ -701,15 +702,13 @@ class CaseWorkflow:
 
     async def _route_once(self) -> None:
         file = self._case
-        timeout = file.policy.activities.start_to_close
         ops = file.take_directory_ops()
         if ops:
-            await workflow.execute_activity_method(
+            await self._locally_first(
                 RoutingActivities.update_assignments,
                 AssignmentChanges(case_id=file.view.case_id, ops=ops),
-                start_to_close_timeout=timeout,
-                retry_policy=self._side_effect_retry(),
-                summary=", ".join(f"{op.kind} offer {op.offer or 'all'}" for op in ops),
+                self._side_effect_retry(),
+                ", ".join(f"{op.kind} offer {op.offer or 'all'}" for op in ops),
             )
         if not file.view.route_needed:
             return
@@ -723,7 +722,7 @@ class CaseWorkflow:
             self._apply(lambda now: file.set_earlier_cases(cases, now, link_repeats=link))
         request = file.routing_request(workflow.now())
         offer = file.view.offer_no
-        reserve = self._decide(
+        reserve = self._locally_first(
             RoutingActivities.reserve_agent,
             ReserveRequest(request=request, offer=offer, routing=file.policy.routing),
             self._side_effect_retry(),
@@ -741,7 +740,7 @@ class CaseWorkflow:
         self._apply(lambda now: file.routed(decision, offer, now))
 
     async def _customer_history(self, request: CustomerHistoryRequest) -> list[EarlierCase]:
-        cases: list[EarlierCase] = await self._decide(
+        cases: list[EarlierCase] = await self._locally_first(
             RecordActivities.customer_history,
             request,
             self._side_effect_retry(),
