@@ -150,6 +150,10 @@ class ActivityTimeouts(_Strict):
     local_attempts: int = Field(default=2, ge=1)
     """... and this many attempts, before they fall back to a regular activity that
     retries on its own schedule (so an outage never holds the case's workflow task)."""
+    local_per_workflow_task: int = Field(default=20, ge=1)
+    """At most this many local activities in a row, then one regular activity, which
+    ends the workflow task: a burst of messages never chains more into one task than
+    it finishes before the server's timeout (10 s)."""
 
 
 Phrase = Annotated[str, Field(min_length=2, max_length=200)]
@@ -282,6 +286,11 @@ class Limits(_Strict):
     history_kept: int = Field(gt=0)
     dedupe_window: int = Field(gt=0)
     continue_as_new_after_events: int = Field(ge=100)
+    continue_as_new_after_messages: int = Field(default=500, ge=10)
+    """... or after this many messages in one run: a run replays in a new worker (or
+    after an eviction) within one workflow task, which the server times out after 10 s.
+    With local activities a message costs few events, so the events alone would let a
+    run grow to about 3,000 messages."""
     documentation_window: timedelta = Field(default=timedelta(seconds=2), ge=timedelta(0))
     """Changes within this window are documented together (transitions and the close at
     once); 0 documents every change on its own. Fewer writes, a shorter history."""

@@ -3,6 +3,7 @@ workflow task as local activities, one at a time, and fall back to regular activ
 when their local attempts fail, so a failing dependency never holds the workflow task;
 notifications stay regular activities."""
 
+import asyncio
 import uuid
 
 from baton.directory import DirectoryStore
@@ -81,3 +82,24 @@ async def test_a_failing_local_decision_falls_back_to_a_regular_activity(
     assert detector.failures == 0
     assert local_activities(history)["assess_message"] == 1  # the failed local attempts: one marker
     assert regular_activities(history)["assess_message"] == 1
+
+
+async def test_a_burst_spreads_over_workflow_tasks(time_env, policy, store, executor) -> None:
+    activities = policy.activities.model_copy(update={"local_per_workflow_task": 5})
+    small = policy.model_copy(update={"activities": activities})
+    async with case_on(time_env, small, store, executor) as case:
+        for i in range(30):
+            await case.handle.signal(
+                CaseWorkflow.message,
+                IncomingMessage(message_id=f"s{i}", author="customer", text=f"order {i}?"),
+            )
+        for _ in range(200):
+            view = await case.view()
+            if view.message_count == 30:
+                break
+            await asyncio.sleep(0.05)
+        history = await case.handle.fetch_history()
+    assert view.message_count == 30
+    local, regular = local_activities(history), regular_activities(history)
+    assert local["assess_message"] + regular["assess_message"] == 30
+    assert regular["assess_message"] == 5  # every sixth: five local ones in a row at most

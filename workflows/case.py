@@ -135,6 +135,7 @@ class CaseWorkflow:
         self._deliveries: set[asyncio.Task[None]] = set()
         self._inbox: list[IncomingMessage] = []
         self._queued = 0  # messages ever put in the inbox (this run)
+        self._messages_this_run = 0  # recorded or refused, by signal or update
         self._taken = 0  # ... and taken out of it
         self._routing_busy = False  # a routing activity is in flight
         self._lean = False  # patch LEAN_HISTORY: batched documentation and upserts
@@ -142,9 +143,7 @@ class CaseWorkflow:
         # One local activity at a time: the SDK resolves concurrent ones in another
         # order on replay than it ran them (temporalio/sdk-python#1578).
         self._local_lane = asyncio.Lock()
-        # Markers of the local activities since the history length was last read: the
-        # length counts them only once the workflow task they ran in completes.
-        self._task_length, self._task_markers = 0, 0
+        self._local_streak = 0  # local activities since the last regular one
         self._attributes_stale = False  # lean: search attributes to upsert this task
         self._documented_milestone: tuple[CaseState, int] | None = None
 
@@ -238,22 +237,26 @@ class CaseWorkflow:
     ) -> Any:
         """Run an activity of the case's own path: for :data:`LOCAL_DECISIONS` first as a
         local activity in the lane, falling back to a regular activity with ``retry``
-        when its attempts are spent, so an outage never holds the workflow task."""
+        when its attempts are spent, so an outage never holds the workflow task. Past
+        ``local_per_workflow_task`` local activities in a row one runs as a regular
+        activity: its result comes in a new task, so a burst of messages never chains
+        more into one task than it can finish before the server's timeout. (A count
+        of the workflow's own, not of tasks: where a task ends differs on replay.)"""
         timeouts = self._case.policy.activities
         if self._local:
             async with self._local_lane:
-                try:
-                    return await workflow.execute_local_activity_method(
-                        activity,
-                        arg,
-                        start_to_close_timeout=timeouts.local_start_to_close,
-                        retry_policy=RetryPolicy(maximum_attempts=timeouts.local_attempts),
-                        summary=summary,
-                    )
-                except LOCAL_FAILURES:
-                    pass  # retried as a regular activity below
-                finally:
-                    self._count_marker()
+                if self._local_streak < timeouts.local_per_workflow_task:
+                    self._local_streak += 1
+                    with contextlib.suppress(*LOCAL_FAILURES):  # then a regular one below
+                        return await workflow.execute_local_activity_method(
+                            activity,
+                            arg,
+                            start_to_close_timeout=timeouts.local_start_to_close,
+                            retry_policy=RetryPolicy(maximum_attempts=timeouts.local_attempts),
+                            summary=summary,
+                        )
+                else:
+                    self._local_streak = 0
         return await workflow.execute_activity_method(
             activity,
             arg,
@@ -310,20 +313,13 @@ class CaseWorkflow:
 
     def _history_is_long(self) -> bool:
         info = workflow.info()
-        limit = self._case.policy.limits.continue_as_new_after_events
-        return info.is_continue_as_new_suggested() or self._history_length() >= limit
-
-    def _history_length(self) -> int:
-        """The history's length with this workflow task's local activity markers, which
-        a burst of messages can chain by the hundred before the task completes."""
-        length = workflow.info().get_current_history_length()
-        return length + (self._task_markers if length == self._task_length else 0)
-
-    def _count_marker(self) -> None:
-        length = workflow.info().get_current_history_length()
-        if length != self._task_length:
-            self._task_length, self._task_markers = length, 0
-        self._task_markers += 1
+        limits = self._case.policy.limits
+        if self._local and self._messages_this_run >= limits.continue_as_new_after_messages:
+            return True  # replaying the run must fit in one workflow task
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() >= limits.continue_as_new_after_events
+        )
 
     # ------------------------------------------------------------- messages
     @workflow.update(name="post_message")
@@ -378,6 +374,7 @@ class CaseWorkflow:
         """Assess and record one message; raises :class:`CaseRuleViolation` if refused."""
         await workflow.wait_condition(lambda: self._file is not None)
         async with self._messages:  # one message at a time, in arrival order
+            self._messages_this_run += 1
             file = self._case
             if not file.is_duplicate(message.message_id):
                 file.check_message(message)
