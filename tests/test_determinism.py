@@ -1,9 +1,10 @@
 """Operators query cases while messages stream in: that must never break replay.
 
-With detection as a local activity this scenario reproduced a non-determinism error
-in about two runs of three (a query arriving while the local activity ran moved its
-result into a later workflow task than replay puts it); with regular activities the
-history replays every time.
+With detection as a local activity beside other local activities this scenario
+reproduced a non-determinism error in about two runs of three (the SDK resolves
+concurrent local activities in another order on replay, temporalio/sdk-python#1578).
+Cases now run their local activities one at a time, 20 in a row at most before a
+regular one, and the burst's history replays.
 """
 
 import asyncio
