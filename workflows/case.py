@@ -135,8 +135,8 @@ class CaseWorkflow:
         self._deliveries: set[asyncio.Task[None]] = set()
         self._inbox: list[IncomingMessage] = []
         self._queued = 0  # messages ever put in the inbox (this run)
-        self._messages_this_run = 0  # recorded or refused, by signal or update
         self._taken = 0  # ... and taken out of it
+        self._messages_this_run = 0  # recorded or refused, by signal or update
         self._routing_busy = False  # a routing activity is in flight
         self._lean = False  # patch LEAN_HISTORY: batched documentation and upserts
         self._local = False  # patch LOCAL_DECISIONS: decisions as local activities
