@@ -51,6 +51,39 @@ from workflows.retention import RetentionWorkflow
 log = structlog.get_logger("baton.worker")
 
 
+@dataclass(frozen=True)
+class WorkerSlots:
+    """How much one worker takes on at once: workflow tasks, and activities of each kind
+    with threads of their own.
+
+    Workflow tasks share one interpreter: past a handful at once each only takes longer,
+    and a task that passes the server's timeout (10 s) is retried and its case replayed,
+    which costs more still. Beyond ``workflow_tasks`` they wait on the server instead
+    (2,000 cases' timers on two cores: 100 at once, the SDK's default, timed out 1,666
+    tasks and fired 546 timers over a minute late; 10 at once, none; docs/benchmarks.md).
+
+    A local activity runs inside its case's workflow task, with a short start-to-close
+    timeout that starts when the SDK hands it over. Queued behind busy threads it would
+    time out unstarted, be retried, and the abandoned attempt would still take a thread.
+    With a thread for every slot, local activities beyond ``local`` wait in the SDK's
+    queue instead (bounded by the policy's ``local_schedule_to_start``, then the case
+    falls back to a regular activity), and regular ones beyond ``regular`` on the server.
+    """
+
+    workflow_tasks: int = 10
+    regular: int = 16
+    local: int = 8
+
+    @property
+    def threads(self) -> int:
+        """The threads the activity executor needs: one per activity slot."""
+        return self.regular + self.local
+
+    def executor(self) -> ThreadPoolExecutor:
+        """A thread pool for these slots (the caller shuts it down after the worker)."""
+        return ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="baton-activity")
+
+
 def create_worker(
     client: Client,
     task_queue: str,
@@ -60,13 +93,23 @@ def create_worker(
     directory: DirectoryStore | None = None,
     deliverer: Deliverer | None = None,
     learning_refresh: float = 15.0,
+    slots: WorkerSlots | None = None,
 ) -> Worker:
     """The worker with every workflow and activity of the engine registered.
 
     Cases record the detector's policy when they start; the detector assesses messages;
     ``deliverer`` sends notifications (default: ``config/notifications.toml``); an
     applied learning proposal reaches the worker within ``learning_refresh`` seconds.
+    ``executor`` must have a thread for each of ``slots`` (default :class:`WorkerSlots`;
+    :meth:`WorkerSlots.executor` makes one).
     """
+    slots = slots or WorkerSlots()
+    threads = getattr(executor, "_max_workers", slots.threads)  # as the SDK reads it
+    if threads < slots.threads:
+        raise ValueError(
+            f"the activity executor has {threads} threads; "
+            f"{slots.regular} regular and {slots.local} local activity slots need {slots.threads}"
+        )
     active = ActiveDetector(detector, store, learning_refresh)  # the applied proposal, if any
     policy_activities = PolicyActivities(lambda: active().policy)
     detection = DetectionActivities(active)
@@ -96,6 +139,9 @@ def create_worker(
             learning.apply_learning,
         ],
         activity_executor=executor,
+        max_concurrent_workflow_tasks=slots.workflow_tasks,
+        max_concurrent_activities=slots.regular,
+        max_concurrent_local_activities=slots.local,
         interceptors=[CaseLogContext()],
     )
 
@@ -129,8 +175,8 @@ def _check(settings: Settings) -> _Checked:
 async def main() -> int:
     """Start (or connect to) Temporal and run the worker until interrupted."""
     configure_logging()
-    settings = Settings()
     try:
+        settings = Settings()  # a ValidationError (a ValueError) names the variable
         checked = _check(settings)
     except (ConfigError, ValueError) as err:
         print(f"baton: {err}", file=sys.stderr)
@@ -168,10 +214,22 @@ async def _serve(
             )
         else:
             client = await connect(settings, runtime)
-        executor = stack.enter_context(ThreadPoolExecutor(max_workers=8))
+        slots = WorkerSlots(
+            settings.baton_workflow_task_slots,
+            settings.baton_activity_slots,
+            settings.baton_local_activity_slots,
+        )
+        executor = stack.enter_context(slots.executor())
         stack.push_async_callback(deliverer.close)
         worker = create_worker(
-            client, settings.baton_task_queue, detector, store, executor, directory_store, deliverer
+            client,
+            settings.baton_task_queue,
+            detector,
+            store,
+            executor,
+            directory_store,
+            deliverer,
+            slots=slots,
         )
         try:
             await ensure_retention_schedule(

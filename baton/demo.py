@@ -14,7 +14,6 @@ import asyncio
 import tomllib
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -201,7 +200,7 @@ async def run_demo(
 ) -> list[Progress]:
     """Connect, run the demo worker, play the scenarios (all, or those named)."""
     from baton.temporal import connect
-    from worker import create_worker  # the same composition as the real worker
+    from worker import WorkerSlots, create_worker  # the same composition as the real worker
 
     scenarios = [s for s in load_scenarios() if not only or s.name in only]
     if not scenarios:
@@ -214,7 +213,7 @@ async def run_demo(
     temporal = await connect(settings)
     queue = f"{TASK_QUEUE}-{uuid.uuid4().hex[:6]}"
     try:
-        with ThreadPoolExecutor(max_workers=8) as executor:
+        with WorkerSlots().executor() as executor:
             worker = create_worker(temporal, queue, detector, store, executor, directory, deliverer)
             async with worker:
                 return await play(BatonClient(temporal, queue), scenarios, speed, on_change)

@@ -98,6 +98,12 @@ class Settings(BaseSettings):
     baton_database_url: str | None = None
     baton_dev_server_port: int = 7233
     baton_dev_ui_port: int = 8233
+    baton_workflow_task_slots: int = Field(default=10, ge=2)
+    """Workflow tasks the worker takes on at once (``WorkerSlots`` in ``worker.py``)."""
+    baton_activity_slots: int = Field(default=16, ge=1)
+    """Regular activities it runs at once, each on a thread of its own."""
+    baton_local_activity_slots: int = Field(default=8, ge=1)
+    """Local activities it runs at once, each on a thread of its own."""
 
     @property
     def database_url(self) -> str:

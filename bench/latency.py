@@ -20,7 +20,6 @@ import statistics
 import tempfile
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from aiohttp import web
@@ -39,7 +38,7 @@ from baton.store import CaseStore
 from baton.temporal import dev_server_args, installed_binary
 from domain.directory import directory_from_policy
 from domain.models import CaseInput
-from worker import create_worker
+from worker import WorkerSlots, create_worker
 from workflows import search_attributes
 
 SECRET_ENV = "BENCH_WEBHOOK_SECRET"
@@ -115,7 +114,7 @@ async def main(rate: float, seconds: float) -> dict[str, object]:
         directory.seed(directory_from_policy(policy))
         deliverer = _deliverer(store, receiver.port)
         try:
-            with ThreadPoolExecutor(max_workers=16) as pool:
+            with WorkerSlots().executor() as pool:
                 queue = f"bench-{uuid.uuid4()}"
                 worker = create_worker(
                     env.client, queue, detector, store, pool, directory, deliverer

@@ -17,7 +17,6 @@ import resource
 import tempfile
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from figures import save
@@ -30,7 +29,7 @@ from baton.settings import DEFAULT_CONFIG, load_policy
 from baton.store import CaseStore
 from baton.temporal import dev_server_args, installed_binary
 from domain.models import CaseInput, IncomingMessage
-from worker import create_worker
+from worker import WorkerSlots, create_worker
 from workflows import search_attributes
 from workflows.case import CaseWorkflow, workflow_id_for
 
@@ -59,7 +58,7 @@ async def main(messages: int, chunk: int) -> dict[str, object]:
         )
         store = CaseStore(f"sqlite:///{Path(tmp) / 'baton.db'}")
         try:
-            with ThreadPoolExecutor(max_workers=8) as pool:
+            with WorkerSlots().executor() as pool:
                 worker = create_worker(env.client, f"bench-{uuid.uuid4()}", detector, store, pool)
                 async with worker:
                     figures = await _drive(env.client, worker.task_queue, messages, chunk)

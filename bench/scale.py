@@ -8,6 +8,10 @@ database size, and how late each timer fired (the case closes as abandoned in wo
 time when its timer fires): all within a minute of the deadline is the target.
 
     .venv/bin/python bench/scale.py [--cases 10000] [--minutes 15] [--concurrency 50]
+                                    [--workflow-tasks N]
+
+It also counts the workflow tasks that timed out on the server across every case's
+history: each one is a task the worker took too long over and a replay of its case.
 """
 
 from __future__ import annotations
@@ -19,11 +23,11 @@ import statistics
 import tempfile
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from figures import save
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -33,9 +37,11 @@ from baton.settings import DEFAULT_CONFIG
 from baton.store import CaseStore
 from baton.temporal import dev_server_args, installed_binary
 from domain.models import CaseInput, IncomingMessage
-from worker import create_worker
+from worker import WorkerSlots, create_worker
 from workflows import search_attributes
 from workflows.case import CaseWorkflow, workflow_id_for
+
+TIMED_OUT = EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT
 
 
 def _rss_mib() -> tuple[float, float]:
@@ -83,8 +89,23 @@ async def _start(client: Client, queue: str, n: int, concurrency: int) -> list[s
     return ids
 
 
-async def main(cases: int, minutes: int, concurrency: int) -> dict[str, object]:
-    figures: dict[str, object] = {"open_cases": cases, "timer_minutes": minutes}
+async def _workflow_task_timeouts(client: Client, ids: list[str]) -> int:
+    gate = asyncio.Semaphore(20)
+
+    async def one(case_id: str) -> int:
+        async with gate:
+            history = await client.get_workflow_handle(workflow_id_for(case_id)).fetch_history()
+        return sum(e.event_type == TIMED_OUT for e in history.events)
+
+    return sum(await asyncio.gather(*(one(i) for i in ids)))
+
+
+async def main(cases: int, minutes: int, concurrency: int, slots: WorkerSlots) -> dict[str, object]:
+    figures: dict[str, object] = {
+        "open_cases": cases,
+        "timer_minutes": minutes,
+        "workflow_task_slots": slots.workflow_tasks,
+    }
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         detector = load_detector(_policy(folder, minutes))
@@ -97,14 +118,15 @@ async def main(cases: int, minutes: int, concurrency: int) -> dict[str, object]:
         )
         store = CaseStore(f"sqlite:///{folder / 'baton.db'}")
         try:
-            with ThreadPoolExecutor(max_workers=16) as pool:
+            with slots.executor() as pool:
                 queue = f"scale-{uuid.uuid4()}"
-                async with create_worker(env.client, queue, detector, store, pool):
+                async with create_worker(env.client, queue, detector, store, pool, slots=slots):
                     t0 = time.perf_counter()
                     ids = await _start(env.client, queue, cases, concurrency)
                     figures["start_s"] = round(time.perf_counter() - t0, 1)
                     figures["starts_per_s"] = round(cases / (time.perf_counter() - t0), 1)
                     figures |= await _wait_for_timers(store, ids, minutes, folder)
+                figures["workflow_task_timeouts"] = await _workflow_task_timeouts(env.client, ids)
         finally:
             store.close()
             await env.shutdown()
@@ -163,6 +185,8 @@ if __name__ == "__main__":
     parser.add_argument("--cases", type=int, default=10_000)
     parser.add_argument("--minutes", type=int, default=15)
     parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--workflow-tasks", type=int, default=WorkerSlots.workflow_tasks)
     args = parser.parse_args()
-    figures = asyncio.run(main(args.cases, args.minutes, args.concurrency))
+    slots = WorkerSlots(workflow_tasks=args.workflow_tasks)
+    figures = asyncio.run(main(args.cases, args.minutes, args.concurrency, slots))
     save("scale", figures, "open_cases", "open_cases_worker_rss_mib")

@@ -37,7 +37,7 @@ from baton.store import CaseStore
 from baton.temporal import dev_server_args, installed_binary
 from domain.directory import directory_from_policy
 from domain.models import CaseInput
-from worker import create_worker
+from worker import WorkerSlots, create_worker
 from workflows import search_attributes
 from workflows.case import workflow_id_for
 
@@ -113,7 +113,7 @@ async def main(cases: int, concurrency: int) -> dict[str, object]:
         # Plenty of agents so routing never queues: the benchmark measures the engine.
         directory.seed(directory_from_policy(policy))
         try:
-            with ThreadPoolExecutor(max_workers=16) as pool:
+            with WorkerSlots().executor() as pool:
                 figures |= await _measure(
                     env.client, detector, store, directory, pool, cases, concurrency
                 )

@@ -147,6 +147,9 @@ class ActivityTimeouts(_Strict):
     local_start_to_close: Positive = timedelta(seconds=2)
     """Decisions on the case's own path (policy, detection, routing) first run inside
     the workflow task as local activities, each attempt bounded by this."""
+    local_schedule_to_start: Positive = timedelta(seconds=1)
+    """... after waiting at most this long for a free local activity slot on the worker:
+    a busy worker hands the decision to a regular activity rather than hold the task."""
     local_attempts: int = Field(default=2, ge=1)
     """... and this many attempts, before they fall back to a regular activity that
     retries on its own schedule (so an outage never holds the case's workflow task)."""

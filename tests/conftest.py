@@ -31,7 +31,7 @@ from domain.directory import directory_from_policy
 from domain.models import CaseInput, CaseView, IncomingMessage, ResolveRequest
 from domain.policy import EscalationPolicy
 from tests.servers import free_port
-from worker import create_worker
+from worker import WorkerSlots, create_worker
 from workflows import search_attributes
 from workflows.case import CaseWorkflow, workflow_id_for
 
@@ -139,7 +139,7 @@ def notification_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="session")
 def executor() -> Iterator[ThreadPoolExecutor]:
     """Thread pool for the synchronous activities."""
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    with WorkerSlots().executor() as pool:
         yield pool
 
 

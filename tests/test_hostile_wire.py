@@ -6,7 +6,6 @@ gets stuck: a valid message afterwards is still answered."""
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from domain.policy import EscalationPolicy
 from domain.states import CaseState
 from tests.conftest import case_on, start_time_skipping
 from tests.test_hostile_input import MARKER, VALID, edited
+from worker import WorkerSlots
 
 UPDATES = {
     "post_message": "IncomingMessage",
@@ -38,7 +38,7 @@ async def _attack(
     env = await start_time_skipping()
     store = CaseStore(f"sqlite:///{folder / 'baton.db'}")
     try:
-        with ThreadPoolExecutor(max_workers=4) as executor:
+        with WorkerSlots().executor() as executor:
             async with case_on(env, policy, store, executor) as case:
                 await case.say("Where is my parcel?")
                 for update, payload in payloads.items():

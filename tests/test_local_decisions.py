@@ -4,7 +4,9 @@ when their local attempts fail, so a failing dependency never holds the workflow
 notifications stay regular activities."""
 
 import asyncio
+import threading
 import uuid
+from datetime import timedelta
 
 from baton.directory import DirectoryStore
 from baton.history import local_activities, regular_activities
@@ -12,8 +14,8 @@ from domain.detection import DetectionContext, Verdict
 from domain.detector import Detector
 from domain.directory import directory_from_policy
 from domain.models import IncomingMessage
-from tests.conftest import case_on, detector_for, start_case
-from worker import create_worker
+from tests.conftest import CaseDriver, case_on, detector_for, start_case
+from worker import WorkerSlots, create_worker
 from workflows.case import CaseWorkflow
 
 LOCAL = {
@@ -103,3 +105,70 @@ async def test_a_burst_spreads_over_workflow_tasks(time_env, policy, store, exec
     local, regular = local_activities(history), regular_activities(history)
     assert local["assess_message"] + regular["assess_message"] == 30
     assert regular["assess_message"] == 5  # every sixth: five local ones in a row at most
+
+
+class _HoldingFirst(Detector):
+    """The shipped detector; its first assessment waits until the test releases it."""
+
+    def __init__(self, base: Detector) -> None:
+        self.__dict__.update(base.__dict__)
+        self.holding, self.release = threading.Event(), threading.Event()
+
+    def assess(self, message: IncomingMessage, context: DetectionContext) -> Verdict:
+        if not self.holding.is_set():
+            self.holding.set()
+            # Within the local start-to-close (2 s): only the slot is held, nothing fails.
+            self.release.wait(timeout=1.5)
+        return super().assess(message, context)
+
+
+async def test_a_busy_local_slot_hands_the_decision_to_a_regular_activity(
+    time_env, policy, store, executor
+) -> None:
+    activities = policy.activities.model_copy(
+        update={"local_schedule_to_start": timedelta(milliseconds=200)}
+    )
+    quick = policy.model_copy(update={"activities": activities})
+    detector = _HoldingFirst(detector_for(quick))
+    directory = DirectoryStore(store.engine)
+    directory.seed(directory_from_policy(quick))
+    worker = create_worker(
+        time_env.client,
+        f"tq-{uuid.uuid4()}",
+        detector,
+        store,
+        executor,
+        directory,
+        learning_refresh=0.0,
+        slots=WorkerSlots(regular=4, local=1),
+    )
+    async with worker:
+        first, second = [
+            CaseDriver(await start_case(time_env.client, worker), time_env.client) for _ in "ab"
+        ]
+        for case in (first, second):
+            await case.say("Thanks for your patience.", author="ai")  # open and documented
+        held = asyncio.create_task(first.say("Where is my parcel?"))
+        assert await asyncio.to_thread(detector.holding.wait, 5)
+        answered = await second.say("I want to talk to a human")  # while the slot is taken
+        detector.release.set()
+        await held
+        histories = [await case.handle.fetch_history() for case in (first, second)]
+        for case in (first, second):
+            await case.handle.terminate("test finished")
+    assert "explicit_human_request" in [hit.name for hit in answered.reasons]
+    assert regular_activities(histories[0])["assess_message"] == 0  # it had the slot
+    assert local_activities(histories[0])["assess_message"] == 1
+    assert regular_activities(histories[1])["assess_message"] == 1  # it did not wait for it
+
+
+async def test_the_executor_needs_a_thread_for_every_slot(time_env, policy, store) -> None:
+    slots = WorkerSlots(regular=4, local=2)
+    with slots.executor() as small:
+        create_worker(time_env.client, "tq", detector_for(policy), store, small, slots=slots)
+        try:
+            create_worker(time_env.client, "tq", detector_for(policy), store, small)
+        except ValueError as err:
+            assert "6 threads" in str(err) and "need 24" in str(err)
+        else:
+            raise AssertionError("a worker with too few threads started")

@@ -119,6 +119,11 @@ def test_bad_config_stops_the_worker_naming_the_key(worker_env, tmp_path: Path) 
     assert not (Path(worker_env["BATON_DATA_DIR"]) / "temporal.db").exists()
 
 
+def test_too_few_workflow_task_slots_stop_the_worker(worker_env) -> None:
+    result = _refused_start(worker_env | {"BATON_WORKFLOW_TASK_SLOTS": "1"})
+    assert "baton_workflow_task_slots" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_broken_notifications_stop_the_worker(worker_env, tmp_path: Path) -> None:
     bad = tmp_path / "notifications.toml"
     bad.write_text('[channels.hook]\nkind = "webhook"\nurl = "http://127.0.0.1:9/x"\n')

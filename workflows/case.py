@@ -54,7 +54,7 @@ with workflow.unsafe.imports_passed_through():
         ResolveRequest,
         RoutingMode,
     )
-    from domain.policy import EscalationPolicy
+    from domain.policy import ActivityTimeouts, EscalationPolicy
     from domain.routing import AssignmentChanges, ClaimRequest, ReserveRequest
     from domain.states import ACTIVE_STATES, CaseState
     from workflows import case_metrics
@@ -104,6 +104,9 @@ LOCAL_FAILURES = (ActivityError, ApplicationError, TemporalTimeoutError)
 
 POLICY_LOAD_TIMEOUT = timedelta(seconds=10)
 """The one timeout not in the config: it bounds loading the config itself."""
+
+POLICY_LOAD_QUEUE = ActivityTimeouts.model_fields["local_schedule_to_start"].default
+"""How long loading the policy waits for a local slot: the config's default, not yet read."""
 
 
 def workflow_id_for(case_id: str) -> str:
@@ -221,6 +224,7 @@ class CaseWorkflow:
             with contextlib.suppress(*LOCAL_FAILURES):  # retried as a regular one below
                 return await workflow.execute_local_activity_method(
                     PolicyActivities.load_policy,
+                    schedule_to_start_timeout=POLICY_LOAD_QUEUE,
                     start_to_close_timeout=POLICY_LOAD_TIMEOUT,
                     retry_policy=RetryPolicy(maximum_attempts=2),
                     summary="load escalation policy",
@@ -251,6 +255,7 @@ class CaseWorkflow:
                         return await workflow.execute_local_activity_method(
                             activity,
                             arg,
+                            schedule_to_start_timeout=timeouts.local_schedule_to_start,
                             start_to_close_timeout=timeouts.local_start_to_close,
                             retry_policy=RetryPolicy(maximum_attempts=timeouts.local_attempts),
                             summary=summary,
