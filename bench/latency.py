@@ -6,7 +6,7 @@ asks for a person, which hands the case off at once. Measured per case: from cal
 webhook receiver (signed, over HTTP on loopback), through the embedded server and the
 production worker. Reports p50, p99 and the worst.
 
-    .venv/bin/python bench/latency.py [--rate 5] [--seconds 30]
+    .venv/bin/python bench/latency.py [--rate 5] [--seconds 30] [--workflow-tasks N]
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def _deliverer(store: CaseStore, port: int) -> Deliverer:
     return Deliverer(config, templates, store, lambda: {})
 
 
-async def main(rate: float, seconds: float) -> dict[str, object]:
+async def main(rate: float, seconds: float, slots: WorkerSlots) -> dict[str, object]:
     policy = load_policy(DEFAULT_CONFIG)
     detector = load_detector(DEFAULT_CONFIG, policy)
     receiver = Receiver()
@@ -114,13 +114,14 @@ async def main(rate: float, seconds: float) -> dict[str, object]:
         directory.seed(directory_from_policy(policy))
         deliverer = _deliverer(store, receiver.port)
         try:
-            with WorkerSlots().executor() as pool:
+            with slots.executor() as pool:
                 queue = f"bench-{uuid.uuid4()}"
                 worker = create_worker(
-                    env.client, queue, detector, store, pool, directory, deliverer
+                    env.client, queue, detector, store, pool, directory, deliverer, slots=slots
                 )
                 async with worker:
                     figures = await _load(BatonClient(env.client, queue), receiver, rate, seconds)
+                    figures["workflow_task_slots"] = slots.workflow_tasks
         finally:
             await deliverer.close()
             store.close()
@@ -179,6 +180,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=5.0)
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--workflow-tasks", type=int, default=WorkerSlots.workflow_tasks)
     args = parser.parse_args()
-    figures = asyncio.run(main(args.rate, args.seconds))
+    slots = WorkerSlots(workflow_tasks=args.workflow_tasks)
+    figures = asyncio.run(main(args.rate, args.seconds, slots))
     save("latency", figures, "decision_p50_ms", "decision_p99_ms")

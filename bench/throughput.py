@@ -6,7 +6,7 @@ The standard case: start, five messages (customer, AI, customer, AI, then the cu
 asks for a person), the offered agent accepts and answers, resolves with the follow-up
 documented, and the case closes. Cases run ``--concurrency`` at a time.
 
-    .venv/bin/python bench/throughput.py [--cases 60] [--concurrency 10]
+    .venv/bin/python bench/throughput.py [--cases 60] [--concurrency 10] [--workflow-tasks N]
 """
 
 from __future__ import annotations
@@ -96,10 +96,14 @@ async def _standard_case(baton: BatonClient, client: Client, i: int) -> str:
     return case.case_id
 
 
-async def main(cases: int, concurrency: int) -> dict[str, object]:
+async def main(cases: int, concurrency: int, slots: WorkerSlots) -> dict[str, object]:
     policy = load_policy(DEFAULT_CONFIG)
     detector = load_detector(DEFAULT_CONFIG, policy)
-    figures: dict[str, object] = {"cases": cases, "concurrency": concurrency}
+    figures: dict[str, object] = {
+        "cases": cases,
+        "concurrency": concurrency,
+        "workflow_task_slots": slots.workflow_tasks,
+    }
     with tempfile.TemporaryDirectory() as tmp:
         env = await WorkflowEnvironment.start_local(
             data_converter=pydantic_data_converter,
@@ -113,9 +117,9 @@ async def main(cases: int, concurrency: int) -> dict[str, object]:
         # Plenty of agents so routing never queues: the benchmark measures the engine.
         directory.seed(directory_from_policy(policy))
         try:
-            with WorkerSlots().executor() as pool:
+            with slots.executor() as pool:
                 figures |= await _measure(
-                    env.client, detector, store, directory, pool, cases, concurrency
+                    env.client, detector, store, directory, pool, cases, concurrency, slots
                 )
         finally:
             store.close()
@@ -131,6 +135,7 @@ async def _measure(
     pool: ThreadPoolExecutor,
     cases: int,
     concurrency: int,
+    slots: WorkerSlots,
 ) -> dict[str, object]:
     queue = f"bench-{uuid.uuid4()}"
     bare = Worker(
@@ -139,8 +144,10 @@ async def _measure(
         workflows=[BareWorkflow],
         activities=[echo],
         activity_executor=pool,
+        max_concurrent_workflow_tasks=slots.workflow_tasks,  # both workers alike
+        max_concurrent_activities=slots.regular,
     )
-    engine = create_worker(client, queue, detector, store, pool, directory)  # type: ignore[arg-type]
+    engine = create_worker(client, queue, detector, store, pool, directory, slots=slots)  # type: ignore[arg-type]
     baton = BatonClient(client, queue)
     case_ids: list[str] = []
 
@@ -178,8 +185,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=60)
     parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--workflow-tasks", type=int, default=WorkerSlots.workflow_tasks)
     args = parser.parse_args()
-    figures = asyncio.run(main(args.cases, args.concurrency))
+    slots = WorkerSlots(workflow_tasks=args.workflow_tasks)
+    figures = asyncio.run(main(args.cases, args.concurrency, slots))
     save(
         "throughput",
         figures,

@@ -206,6 +206,22 @@ class CaseDriver:
     async def view(self) -> CaseView:
         return await self.handle.query(CaseWorkflow.state)
 
+    async def signal_burst(self, count: int, text: str = "message {i}") -> None:
+        """Send ``count`` customer messages as signals, one after another (ids s0, s1...)."""
+        for i in range(count):
+            message = IncomingMessage(message_id=f"s{i}", author="customer", text=text.format(i=i))
+            await self.handle.signal(CaseWorkflow.message, message)
+
+    async def wait_for_messages(self, count: int, seconds: float = 60.0) -> CaseView:
+        """The case's view once it holds ``count`` messages, or when ``seconds`` have passed."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        view = await self.view()
+        while view.message_count < count and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+            view = await self.view()
+        return view
+
     async def accept(self, agent_id: str) -> CaseView:
         return await self.baton.accept(self.case_id, agent_id)
 

@@ -4,7 +4,6 @@ Runs on the real dev server: the time-skipping test server stalls when a run con
 as new while activities of the old run are still in flight.
 """
 
-import asyncio
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
@@ -37,16 +36,8 @@ async def test_long_case_continues_as_new_and_keeps_everything(
         )
         assert again.duplicate
         # Signals in bulk: each arrives exactly once even while runs hand over.
-        for i in range(200):
-            await case.handle.signal(
-                CaseWorkflow.message,
-                IncomingMessage(message_id=f"s{i}", author="customer", text=f"signal {i}"),
-            )
-        for _ in range(600):
-            view = await case.view()
-            if view.message_count == 241:
-                break
-            await asyncio.sleep(0.1)
+        await case.signal_burst(200, "signal {i}")
+        await case.wait_for_messages(241)
         latest = await case.handle.describe()
         assert latest.run_id != first_run  # it continued as new at least once
         view = await case.view()

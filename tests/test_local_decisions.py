@@ -90,16 +90,8 @@ async def test_a_burst_spreads_over_workflow_tasks(time_env, policy, store, exec
     activities = policy.activities.model_copy(update={"local_per_workflow_task": 5})
     small = policy.model_copy(update={"activities": activities})
     async with case_on(time_env, small, store, executor) as case:
-        for i in range(30):
-            await case.handle.signal(
-                CaseWorkflow.message,
-                IncomingMessage(message_id=f"s{i}", author="customer", text=f"order {i}?"),
-            )
-        for _ in range(200):
-            view = await case.view()
-            if view.message_count == 30:
-                break
-            await asyncio.sleep(0.05)
+        await case.signal_burst(30, "order {i}?")
+        view = await case.wait_for_messages(30, seconds=10)
         history = await case.handle.fetch_history()
     assert view.message_count == 30
     local, regular = local_activities(history), regular_activities(history)

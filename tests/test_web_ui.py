@@ -33,16 +33,24 @@ async def ui_env() -> AsyncIterator[tuple[WorkflowEnvironment, int]]:
         if os.environ.get("CI"):
             raise AssertionError("chromium is missing: `make test` installs Debian's package")
         pytest.skip("chromium is not installed (make test installs it)")
-    ui_port = free_port()
-    env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
-        ip="127.0.0.1",
-        ui=True,
-        ui_port=ui_port,
-        search_attributes=search_attributes.ALL,
-        dev_server_existing_path=installed_binary("temporal"),
-        dev_server_extra_args=dev_server_args(),
-    )
+    for attempt in range(3):
+        # A port free when picked can be taken before the server binds it (the server
+        # picks its own other ports too): then start again on new ones.
+        ui_port = free_port()
+        try:
+            env = await WorkflowEnvironment.start_local(
+                data_converter=pydantic_data_converter,
+                ip="127.0.0.1",
+                ui=True,
+                ui_port=ui_port,
+                search_attributes=search_attributes.ALL,
+                dev_server_existing_path=installed_binary("temporal"),
+                dev_server_extra_args=dev_server_args(),
+            )
+            break
+        except RuntimeError:
+            if attempt == 2:
+                raise
     yield env, ui_port
     await env.shutdown()
 

@@ -241,7 +241,9 @@ class CaseWorkflow:
     ) -> Any:
         """Run an activity of the case's own path: for :data:`LOCAL_DECISIONS` first as a
         local activity in the lane, falling back to a regular activity with ``retry``
-        when its attempts are spent, so an outage never holds the workflow task. Past
+        when its attempts are spent or no local slot of the worker frees within
+        ``local_schedule_to_start``, so neither an outage nor a busy worker holds the
+        workflow task. Past
         ``local_per_workflow_task`` local activities in a row one runs as a regular
         activity: its result comes in a new task, so a burst of messages never chains
         more into one task than it can finish before the server's timeout. (A count
