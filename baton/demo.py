@@ -199,8 +199,9 @@ async def run_demo(
     on_change: Callable[[list[Progress]], None] = lambda _: None,
 ) -> list[Progress]:
     """Connect, run the demo worker, play the scenarios (all, or those named)."""
+    from baton.slots import WorkerSlots
     from baton.temporal import connect
-    from worker import WorkerSlots, create_worker  # the same composition as the real worker
+    from worker import create_worker  # the same composition as the real worker
 
     scenarios = [s for s in load_scenarios() if not only or s.name in only]
     if not scenarios:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from baton.codec import EncryptionCodec, EncryptionKeyError
+from baton.slots import WorkerSlots
 from domain.policy import EscalationPolicy
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -98,11 +99,11 @@ class Settings(BaseSettings):
     baton_database_url: str | None = None
     baton_dev_server_port: int = 7233
     baton_dev_ui_port: int = 8233
-    baton_workflow_task_slots: int = Field(default=10, ge=2)
-    """Workflow tasks the worker takes on at once (``WorkerSlots`` in ``worker.py``)."""
-    baton_activity_slots: int = Field(default=16, ge=1)
+    baton_workflow_task_slots: int = Field(default=WorkerSlots.workflow_tasks, ge=2)
+    """Workflow tasks the worker takes on at once (``baton.slots.WorkerSlots``)."""
+    baton_activity_slots: int = Field(default=WorkerSlots.regular, ge=1)
     """Regular activities it runs at once, each on a thread of its own."""
-    baton_local_activity_slots: int = Field(default=8, ge=1)
+    baton_local_activity_slots: int = Field(default=WorkerSlots.local, ge=1)
     """Local activities it runs at once, each on a thread of its own."""
 
     @property

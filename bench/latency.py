@@ -34,11 +34,12 @@ from baton.notify.config import NotificationConfig
 from baton.notify.deliverer import Deliverer
 from baton.notify.templates import Templates
 from baton.settings import DEFAULT_CONFIG, DEFAULT_NOTIFICATIONS, load_policy
+from baton.slots import WorkerSlots
 from baton.store import CaseStore
 from baton.temporal import dev_server_args, installed_binary
 from domain.directory import directory_from_policy
 from domain.models import CaseInput
-from worker import WorkerSlots, create_worker
+from worker import create_worker
 from workflows import search_attributes
 
 SECRET_ENV = "BENCH_WEBHOOK_SECRET"

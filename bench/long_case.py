@@ -26,10 +26,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from baton.detection import load_detector
 from baton.settings import DEFAULT_CONFIG, load_policy
+from baton.slots import WorkerSlots
 from baton.store import CaseStore
 from baton.temporal import dev_server_args, installed_binary
 from domain.models import CaseInput, IncomingMessage
-from worker import WorkerSlots, create_worker
+from worker import create_worker
 from workflows import search_attributes
 from workflows.case import CaseWorkflow, workflow_id_for
 

@@ -33,11 +33,12 @@ from baton.detection import load_detector
 from baton.directory import DirectoryStore
 from baton.history import local_activities, regular_activities
 from baton.settings import DEFAULT_CONFIG, load_policy
+from baton.slots import WorkerSlots
 from baton.store import CaseStore
 from baton.temporal import dev_server_args, installed_binary
 from domain.directory import directory_from_policy
 from domain.models import CaseInput
-from worker import WorkerSlots, create_worker
+from worker import create_worker
 from workflows import search_attributes
 from workflows.case import workflow_id_for
 

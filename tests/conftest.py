@@ -24,6 +24,7 @@ from baton.detection import load_risk_model, model_path, sentiment_scorers
 from baton.directory import DirectoryStore
 from baton.notify.deliverer import Deliverer
 from baton.settings import DEFAULT_CONFIG, load_policy
+from baton.slots import WorkerSlots
 from baton.store import CaseStore
 from baton.temporal import dev_server_args, installed_binary, register_search_attributes
 from domain.detector import Detector
@@ -31,7 +32,7 @@ from domain.directory import directory_from_policy
 from domain.models import CaseInput, CaseView, IncomingMessage, ResolveRequest
 from domain.policy import EscalationPolicy
 from tests.servers import free_port
-from worker import WorkerSlots, create_worker
+from worker import create_worker
 from workflows import search_attributes
 from workflows.case import CaseWorkflow, workflow_id_for
 

@@ -14,12 +14,12 @@ from hypothesis import strategies as st
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
+from baton.slots import WorkerSlots
 from baton.store import CaseStore
 from domain.policy import EscalationPolicy
 from domain.states import CaseState
 from tests.conftest import case_on, start_time_skipping
 from tests.test_hostile_input import MARKER, VALID, edited
-from worker import WorkerSlots
 
 UPDATES = {
     "post_message": "IncomingMessage",

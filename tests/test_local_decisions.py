@@ -8,14 +8,17 @@ import threading
 import uuid
 from datetime import timedelta
 
+import pytest
+
 from baton.directory import DirectoryStore
 from baton.history import local_activities, regular_activities
+from baton.slots import WorkerSlots
 from domain.detection import DetectionContext, Verdict
 from domain.detector import Detector
 from domain.directory import directory_from_policy
 from domain.models import IncomingMessage
 from tests.conftest import CaseDriver, case_on, detector_for, start_case
-from worker import WorkerSlots, create_worker
+from worker import create_worker
 from workflows.case import CaseWorkflow
 
 LOCAL = {
@@ -158,9 +161,5 @@ async def test_the_executor_needs_a_thread_for_every_slot(time_env, policy, stor
     slots = WorkerSlots(regular=4, local=2)
     with slots.executor() as small:
         create_worker(time_env.client, "tq", detector_for(policy), store, small, slots=slots)
-        try:
+        with pytest.raises(ValueError, match=r"has 6 threads.*need 24"):
             create_worker(time_env.client, "tq", detector_for(policy), store, small)
-        except ValueError as err:
-            assert "6 threads" in str(err) and "need 24" in str(err)
-        else:
-            raise AssertionError("a worker with too few threads started")
