@@ -8,12 +8,15 @@ Ctrl-C (or SIGTERM) stops the worker and the embedded server cleanly.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
+import py_compile
 import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from pathlib import Path
 
 import structlog
 from temporalio.client import Client
@@ -88,10 +91,12 @@ def create_worker(
     notifications = NotificationActivities(deliverer)
     retention = RetentionActivities(store)
     learning = LearningActivities(store, active)
+    workflows = [CaseWorkflow, RetentionWorkflow, LearningWorkflow]
+    compile_workflow_modules(workflows)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[CaseWorkflow, RetentionWorkflow, LearningWorkflow],
+        workflows=workflows,
         activities=[
             policy_activities.load_policy,
             detection.assess_message,
@@ -110,8 +115,32 @@ def create_worker(
         max_concurrent_workflow_tasks=slots.workflow_tasks,
         max_concurrent_activities=slots.regular,
         max_concurrent_local_activities=slots.local,
+        max_cached_workflows=slots.cached_cases,
+        sticky_queue_schedule_to_start_timeout=slots.sticky_wait,
         interceptors=[CaseLogContext()],
     )
+
+
+def compile_workflow_modules(workflows: list[type]) -> list[Path]:
+    """Write the bytecode of each workflow's module where Python looks for it; the paths
+    written.
+
+    The sandbox loads a workflow's module afresh for every case it starts or replays.
+    Without bytecode on disk (``PYTHONDONTWRITEBYTECODE``, as in many container images)
+    that means compiling the source every time: 4-5 ms of CPU per case for
+    ``workflows/case.py`` (docs/benchmarks.md). A module whose folder is not writable is
+    left as it is: slower, not wrong.
+    """
+    written = []
+    for workflow_class in workflows:
+        source = inspect.getsourcefile(workflow_class)
+        if source is None:
+            continue
+        try:
+            written.append(Path(py_compile.compile(source, doraise=True)))
+        except (OSError, py_compile.PyCompileError) as err:
+            log.warning("workflow bytecode not written", module=source, error=str(err))
+    return written
 
 
 @dataclass(frozen=True)
@@ -182,11 +211,7 @@ async def _serve(
             )
         else:
             client = await connect(settings, runtime)
-        slots = WorkerSlots(
-            settings.baton_workflow_task_slots,
-            settings.baton_activity_slots,
-            settings.baton_local_activity_slots,
-        )
+        slots = settings.worker_slots
         executor = stack.enter_context(slots.executor())
         stack.push_async_callback(deliverer.close)
         worker = create_worker(

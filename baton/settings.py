@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TypeVar
@@ -105,6 +106,21 @@ class Settings(BaseSettings):
     """Regular activities it runs at once, each on a thread of its own."""
     baton_local_activity_slots: int = Field(default=WorkerSlots.local, ge=1)
     """Local activities it runs at once, each on a thread of its own."""
+    baton_cached_cases: int = Field(default=WorkerSlots.cached_cases, ge=1)
+    """Cases the worker keeps in memory; others replay their history on their next task."""
+    baton_sticky_wait: timedelta = Field(default=WorkerSlots.sticky_wait, gt=timedelta(0))
+    """How long a cached case's task waits for this worker before any worker may take it."""
+
+    @property
+    def worker_slots(self) -> WorkerSlots:
+        """How much the worker takes on at once, from the ``BATON_*`` settings above."""
+        return WorkerSlots(
+            workflow_tasks=self.baton_workflow_task_slots,
+            regular=self.baton_activity_slots,
+            local=self.baton_local_activity_slots,
+            cached_cases=self.baton_cached_cases,
+            sticky_wait=self.baton_sticky_wait,
+        )
 
     @property
     def database_url(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 
 
 @dataclass(frozen=True)
@@ -23,11 +24,18 @@ class WorkerSlots:
     With a thread for every slot, local activities beyond ``local`` wait in the SDK's
     queue instead (bounded by the policy's ``local_schedule_to_start``, then the case
     falls back to a regular activity), and regular ones beyond ``regular`` on the server.
+
+    The worker keeps up to ``cached_cases`` cases in memory; a case it no longer holds
+    replays its history when its next task comes (tens of milliseconds in the sandbox).
+    A task for a case it holds waits on the worker's own (sticky) queue for at most
+    ``sticky_wait`` before the server hands it to any worker with the full history.
     """
 
     workflow_tasks: int = 10
     regular: int = 16
     local: int = 8
+    cached_cases: int = 1000
+    sticky_wait: timedelta = timedelta(seconds=10)
 
     @property
     def threads(self) -> int:

@@ -10,7 +10,7 @@ timers should come due after the worker has taken every case in (about 17 minute
 10,000 on two cores): before, the cases' intake and their timers compete for the worker.
 
     .venv/bin/python bench/scale.py [--cases 10000] [--minutes 25] [--concurrency 50]
-                                    [--workflow-tasks N]
+                                    [--workflow-tasks N] [--cached-cases N] [--sticky-wait S]
 
 It also counts the workflow tasks that timed out on the server across every case's
 history: each one is a task the worker did not finish or take in time and a replay.
@@ -121,6 +121,8 @@ async def main(cases: int, minutes: int, concurrency: int, slots: WorkerSlots) -
         "open_cases": cases,
         "timer_minutes": minutes,
         "workflow_task_slots": slots.workflow_tasks,
+        "cached_cases": slots.cached_cases,
+        "sticky_wait_s": slots.sticky_wait.total_seconds(),
     }
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -202,7 +204,15 @@ if __name__ == "__main__":
     parser.add_argument("--minutes", type=int, default=25)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--workflow-tasks", type=int, default=WorkerSlots.workflow_tasks)
+    parser.add_argument("--cached-cases", type=int, default=WorkerSlots.cached_cases)
+    parser.add_argument(
+        "--sticky-wait", type=float, default=WorkerSlots.sticky_wait.total_seconds()
+    )
     args = parser.parse_args()
-    slots = WorkerSlots(workflow_tasks=args.workflow_tasks)
+    slots = WorkerSlots(
+        workflow_tasks=args.workflow_tasks,
+        cached_cases=args.cached_cases,
+        sticky_wait=timedelta(seconds=args.sticky_wait),
+    )
     figures = asyncio.run(main(args.cases, args.minutes, args.concurrency, slots))
     save("scale", figures, "open_cases", "open_cases_worker_rss_mib")

@@ -158,7 +158,13 @@ async def running_worker(
     directory.seed(directory_from_policy(policy))
     queue = task_queue or f"tq-{uuid.uuid4()}"
     worker = create_worker(
-        client, queue, detector_for(policy), store, executor, directory, deliverer,
+        client,
+        queue,
+        detector_for(policy),
+        store,
+        executor,
+        directory,
+        deliverer,
         learning_refresh=0.0,  # an applied learning proposal counts at once
     )
     async with worker:

@@ -4,7 +4,6 @@ Runs on the real dev server: the time-skipping test server stalls when a run con
 as new while activities of the old run are still in flight.
 """
 
-
 import pytest
 from temporalio.testing import WorkflowEnvironment
 

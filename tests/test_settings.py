@@ -1,12 +1,15 @@
 """Settings from the environment: how the worker and CLI reach Temporal and the store."""
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from temporalio.client import TLSConfig
 
 from baton.settings import Settings
+from baton.slots import WorkerSlots
 from baton.temporal import connect_options
 
 
@@ -54,3 +57,22 @@ def test_api_key_turns_on_tls(clean_env) -> None:
     clean_env.setenv("TEMPORAL_API_KEY", "secret-key")
     options = connect_options(Settings())
     assert options["tls"] is True and options["api_key"] == "secret-key"
+
+
+def test_worker_slots_from_the_environment(clean_env) -> None:
+    assert Settings().worker_slots == WorkerSlots()
+    clean_env.setenv("BATON_WORKFLOW_TASK_SLOTS", "4")
+    clean_env.setenv("BATON_CACHED_CASES", "2500")
+    clean_env.setenv("BATON_STICKY_WAIT", "PT45S")
+    slots = Settings().worker_slots
+    assert (slots.workflow_tasks, slots.cached_cases) == (4, 2500)
+    assert slots.sticky_wait == timedelta(seconds=45)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("BATON_CACHED_CASES", "0"), ("BATON_STICKY_WAIT", "-5")]
+)
+def test_worker_slots_refuse_nonsense(clean_env, name: str, value: str) -> None:
+    clean_env.setenv(name, value)
+    with pytest.raises(ValidationError, match=name.lower()):
+        Settings()
