@@ -1,9 +1,11 @@
 """Every durable timer of a case: breach, cancellation and reset, with time skipping."""
 
 import time
+from collections import Counter
 from datetime import timedelta
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
 from baton.store import CaseStore
@@ -148,6 +150,44 @@ async def test_customer_inactivity_resets_when_the_customer_answers(
         assert (await case.view()).state is CaseState.AI_HANDLING
         await time_env.sleep(timedelta(hours=1) + SECOND)
         assert (await case.view()).state is CaseState.CLOSED
+
+
+async def test_a_later_deadline_keeps_the_running_timer(
+    on, time_env, policy: EscalationPolicy
+) -> None:
+    """Patch kept-timers: a reply that pushes the inactivity deadline later does not
+    cancel the running timer; its early wake changes nothing, the deadline still holds."""
+    inactivity = policy.timers.customer_inactivity
+    async with on() as case:
+        await case.say("hello")
+        await case.say("Hi! What can I do for you?", author="ai")
+        await time_env.sleep(timedelta(hours=6))
+        await case.say("Are you still there?", author="ai")
+        last_reply = await time_env.get_current_time()
+        await time_env.sleep(inactivity - timedelta(hours=5))  # past the first deadline
+        assert (await case.view()).state is CaseState.AI_HANDLING
+        result = await case.handle.result()
+        closed = await time_env.get_current_time()
+        history = await case.handle.fetch_history()
+    assert (result.state, result.outcome) == (CaseState.CLOSED, Outcome.ABANDONED)
+    assert closed - last_reply >= inactivity
+    kinds = Counter(EventType.Name(e.event_type) for e in history.events)
+    converter = time_env.client.data_converter.payload_converter
+    deadline_timers = [
+        converter.from_payload(e.user_metadata.summary, str)
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED
+        and not converter.from_payload(e.user_metadata.summary, str).startswith("documentation")
+    ]
+    # The AI limit's timer (paused by the reply) wakes the case early, then the first
+    # inactivity timer does; the second closes the case. None is cancelled.
+    assert deadline_timers == [
+        "AI handling limit, low: 2 h",
+        "customer inactivity: 1 d",
+        "customer inactivity: 1 d",
+    ]
+    assert kinds["EVENT_TYPE_TIMER_STARTED"] == kinds["EVENT_TYPE_TIMER_FIRED"]
+    assert kinds["EVENT_TYPE_TIMER_CANCELED"] == 0
 
 
 async def test_three_days_of_follow_up_pass_in_a_moment(

@@ -91,6 +91,12 @@ async def _scenario(env: WorkflowEnvironment, name: str, case: CaseDriver) -> No
         await case.accept(agent)
         await case.resolve(agent, escalation_necessary=True, root_cause="other")
         await env.sleep(timedelta(days=1, minutes=1))
+    elif name == "kept_timers":  # patch kept-timers: timers that wake the case early
+        await case.say("hello")
+        await case.say("Hi! What can I do for you?", author="ai")
+        await env.sleep(timedelta(hours=6))
+        await case.say("Are you still there?", author="ai")
+        await case.handle.result()
     elif name == "escalation_chain":
         await case.say("talk to a human")
         await env.sleep(timedelta(minutes=12))
@@ -113,6 +119,7 @@ SCENARIOS = [
     "repeat_escalation",
     "lean_history",
     "local_decisions",
+    "kept_timers",
 ]
 
 

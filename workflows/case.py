@@ -87,9 +87,9 @@ LEAN_HISTORY = "lean-history"
 """Patch id: changes within ``limits.documentation_window`` are documented together
 (transitions and the close at once), search attributes are upserted once per workflow
 task, and the first handoff looks up the customer's earlier cases while the agent is
-reserved; earlier histories did each on its own. The newest patch: a history that has
-it has every earlier one, so it is checked first and stands in for them (each patch
-check costs a marker and a search attribute upsert)."""
+reserved; earlier histories did each on its own. A history that has it has every
+earlier one, so it is checked first and stands in for them (each patch check costs a
+marker and a search attribute upsert)."""
 
 LOCAL_DECISIONS = "local-decisions"
 """Patch id: the policy load, detection, the customer's earlier cases, the agent's
@@ -97,7 +97,15 @@ reservation, the directory's assignments and the case record first run as local
 activities, one at a time, inside the workflow task (a marker each instead of three
 events and a workflow task of their own); earlier histories ran them as regular
 activities. Notifications stay regular activities: a slow channel must not hold the
-case's workflow task. The newest patch, standing in for :data:`LEAN_HISTORY`."""
+case's workflow task. Stands in for :data:`LEAN_HISTORY`."""
+
+KEPT_TIMERS = "kept-timers"
+"""Patch id: a timer already running for a deadline that is due no later than the
+nearest one is kept rather than cancelled and started again (a message pushes the
+customer's inactivity deadline later each time: the timer wakes the case early, which
+ignores a deadline not yet due and sleeps again), and the timer running at the end of a
+run is left to lapse. Earlier histories cancelled and restarted it at each change. The
+newest patch, standing in for :data:`LOCAL_DECISIONS`."""
 
 LOCAL_FAILURES = (ActivityError, ApplicationError, TemporalTimeoutError)
 """How a local activity's last attempt fails (the SDK raises its cause unwrapped)."""
@@ -143,6 +151,7 @@ class CaseWorkflow:
         self._routing_busy = False  # a routing activity is in flight
         self._lean = False  # patch LEAN_HISTORY: batched documentation and upserts
         self._local = False  # patch LOCAL_DECISIONS: decisions as local activities
+        self._kept_timers = False  # patch KEPT_TIMERS: an earlier timer keeps running
         # One local activity at a time: the SDK resolves concurrent ones in another
         # order on replay than it ran them (temporalio/sdk-python#1578).
         self._local_lane = asyncio.Lock()
@@ -161,7 +170,8 @@ class CaseWorkflow:
                 type="InvalidCase",
                 non_retryable=True,
             )
-        self._local = workflow.patched(LOCAL_DECISIONS)
+        self._kept_timers = workflow.patched(KEPT_TIMERS)
+        self._local = self._kept_timers or workflow.patched(LOCAL_DECISIONS)
         self._lean = self._local or workflow.patched(LEAN_HISTORY)
         self._file = await self._open(case)
         self._documented_milestone = self._milestone()
@@ -289,13 +299,11 @@ class CaseWorkflow:
         while not self._case.closed:
             # Never mid-routing: the reservation's answer must land in this run.
             if self._history_is_long() and self._routing_settled():
-                if timer is not None:
-                    timer.cancel()
+                self._drop_timer(timer)
                 return True
             nearest = self._case.next_deadline()
-            if nearest != armed:
-                if timer is not None:
-                    timer.cancel()
+            if nearest != armed and not self._keeps(armed, nearest):
+                self._drop_timer(timer, cancel=True)
                 armed = nearest
                 timer = asyncio.create_task(self._sleep_until(nearest)) if nearest else None
             seen = self._changes
@@ -308,10 +316,25 @@ class CaseWorkflow:
                 change.cancel()
             if timer is not None and timer.done() and armed is not None:
                 due, timer, armed = armed, None, None
+                # Under KEPT_TIMERS the deadline may have moved on: then nothing is due.
                 self._apply(lambda now, name=due.name: self._case.deadline_due(name, now))  # type: ignore[misc]
-        if timer is not None:
-            timer.cancel()
+        self._drop_timer(timer)
         return False
+
+    def _keeps(self, armed: Deadline | None, nearest: Deadline | None) -> bool:
+        """KEPT_TIMERS: the running timer wakes the case no later than ``nearest`` is due."""
+        return (
+            self._kept_timers
+            and armed is not None
+            and nearest is not None
+            and armed.at <= nearest.at
+        )
+
+    def _drop_timer(self, timer: asyncio.Task[None] | None, cancel: bool = False) -> None:
+        """Stop waiting on ``timer``; at a run's end KEPT_TIMERS lets it lapse unrecorded
+        (a cancellation is one more event in the history)."""
+        if timer is not None and (cancel or not self._kept_timers):
+            timer.cancel()
 
     async def _sleep_until(self, deadline: Deadline) -> None:
         remaining = deadline.at - workflow.now()
