@@ -24,3 +24,35 @@ class BareWorkflow:
         return await workflow.execute_activity(
             echo, text, start_to_close_timeout=timedelta(seconds=30)
         )
+
+
+@workflow.defn(name="BenchWireFloorWorkflow")
+class WireFloorWorkflow:
+    """The standard case's client calls with no engine behind them: each update is
+    answered at once, ``resolve`` ends the run after the bare workflow's one activity.
+    What no engine can go below on this server for the scenario."""
+
+    def __init__(self) -> None:
+        """No calls yet."""
+        self._calls = 0
+        self._resolved = False
+
+    @workflow.run
+    async def run(self, text: str) -> str:
+        """Wait for ``resolve``, then run the activity once."""
+        await workflow.wait_condition(lambda: self._resolved)
+        return await workflow.execute_activity(
+            echo, text, start_to_close_timeout=timedelta(seconds=30)
+        )
+
+    @workflow.update(name="call")
+    def call(self, name: str) -> int:
+        """One of the case's updates (a message, accept, resolve): counted, answered."""
+        self._calls += 1
+        self._resolved = self._resolved or name == "resolve"
+        return self._calls
+
+    @workflow.query(name="calls")
+    def calls(self) -> int:
+        """The case view's stand-in."""
+        return self._calls

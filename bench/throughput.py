@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bare import BareWorkflow, echo
+from bare import BareWorkflow, WireFloorWorkflow, echo
 from figures import save
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -97,6 +97,23 @@ async def _standard_case(baton: BatonClient, client: Client, i: int) -> str:
     return case.case_id
 
 
+STANDARD_CALLS = ["message"] * 5 + ["query", "accept", "message", "resolve"]
+"""The standard case's calls after the start, in order, as :func:`_standard_case` makes them."""
+
+
+async def _wire_floor_case(client: Client, task_queue: str, i: int) -> None:
+    """The standard case's calls against :class:`WireFloorWorkflow`."""
+    handle = await client.start_workflow(
+        WireFloorWorkflow.run, f"floor {i}", id=f"floor-{uuid.uuid4()}", task_queue=task_queue
+    )
+    for call in STANDARD_CALLS:
+        if call == "query":
+            await handle.query(WireFloorWorkflow.calls)
+        else:
+            await handle.execute_update(WireFloorWorkflow.call, call)
+    await handle.result()
+
+
 async def main(cases: int, concurrency: int, slots: WorkerSlots) -> dict[str, object]:
     policy = load_policy(DEFAULT_CONFIG)
     detector = load_detector(DEFAULT_CONFIG, policy)
@@ -142,7 +159,7 @@ async def _measure(
     bare = Worker(
         client,
         task_queue=f"{queue}-bare",
-        workflows=[BareWorkflow],
+        workflows=[BareWorkflow, WireFloorWorkflow],
         activities=[echo],
         activity_executor=pool,
         max_concurrent_workflow_tasks=slots.workflow_tasks,  # both workers alike
@@ -164,6 +181,9 @@ async def _measure(
         await _in_parallel(concurrency, concurrency, bare_run)  # warm up both
         await _in_parallel(2, 2, case_run)
         bare_per_s = await _in_parallel(cases * 4, concurrency, bare_run)
+        floor_per_s = await _in_parallel(
+            cases * 2, concurrency, lambda i: _wire_floor_case(client, f"{queue}-bare", i)
+        )
         cases_per_s = await _in_parallel(cases, concurrency, case_run)
         history = await client.get_workflow_handle(workflow_id_for(case_ids[-1])).fetch_history()
     kinds = Counter(
@@ -175,6 +195,10 @@ async def _measure(
         "bare_workflows_per_s": round(bare_per_s, 1),
         "cases_per_s": round(cases_per_s, 2),
         "throughput_ratio": round(cases_per_s / bare_per_s, 3),
+        # The same calls with nothing behind them: the most any engine could reach.
+        "wire_floor_per_s": round(floor_per_s, 2),
+        "wire_floor_ratio": round(floor_per_s / bare_per_s, 3),
+        "cases_to_wire_floor_ratio": round(cases_per_s / floor_per_s, 3),
         "events_per_case": len(history.events),
         "events_by_kind": dict(kinds.most_common()),
         "activities_by_type": dict(activities.most_common()),
