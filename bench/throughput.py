@@ -101,8 +101,8 @@ STANDARD_CALLS = ["message"] * 5 + ["query", "accept", "message", "resolve"]
 """The standard case's calls after the start, in order, as :func:`_standard_case` makes them."""
 
 
-async def _wire_floor_case(client: Client, task_queue: str, i: int) -> None:
-    """The standard case's calls against :class:`WireFloorWorkflow`."""
+async def _wire_floor_case(client: Client, task_queue: str, i: int) -> str:
+    """The standard case's calls against :class:`WireFloorWorkflow`; returns its id."""
     handle = await client.start_workflow(
         WireFloorWorkflow.run, f"floor {i}", id=f"floor-{uuid.uuid4()}", task_queue=task_queue
     )
@@ -112,6 +112,7 @@ async def _wire_floor_case(client: Client, task_queue: str, i: int) -> None:
         else:
             await handle.execute_update(WireFloorWorkflow.call, call)
     await handle.result()
+    return handle.id
 
 
 async def main(cases: int, concurrency: int, slots: WorkerSlots) -> dict[str, object]:
@@ -168,6 +169,7 @@ async def _measure(
     engine = create_worker(client, queue, detector, store, pool, directory, slots=slots)  # type: ignore[arg-type]
     baton = BatonClient(client, queue)
     case_ids: list[str] = []
+    floor_ids: list[str] = []
 
     async def bare_run(i: int) -> None:
         await client.execute_workflow(
@@ -177,15 +179,17 @@ async def _measure(
     async def case_run(i: int) -> None:
         case_ids.append(await _standard_case(baton, client, i))
 
+    async def floor_run(i: int) -> None:
+        floor_ids.append(await _wire_floor_case(client, f"{queue}-bare", i))
+
     async with bare, engine:
         await _in_parallel(concurrency, concurrency, bare_run)  # warm up both
         await _in_parallel(2, 2, case_run)
         bare_per_s = await _in_parallel(cases * 4, concurrency, bare_run)
-        floor_per_s = await _in_parallel(
-            cases * 2, concurrency, lambda i: _wire_floor_case(client, f"{queue}-bare", i)
-        )
+        floor_per_s = await _in_parallel(cases * 2, concurrency, floor_run)
         cases_per_s = await _in_parallel(cases, concurrency, case_run)
         history = await client.get_workflow_handle(workflow_id_for(case_ids[-1])).fetch_history()
+        floor = await client.get_workflow_handle(floor_ids[-1]).fetch_history()
     kinds = Counter(
         str(e.WhichOneof("attributes")).removesuffix("_event_attributes") for e in history.events
     )
@@ -200,6 +204,7 @@ async def _measure(
         "wire_floor_ratio": round(floor_per_s / bare_per_s, 3),
         "cases_to_wire_floor_ratio": round(cases_per_s / floor_per_s, 3),
         "events_per_case": len(history.events),
+        "wire_floor_events": len(floor.events),
         "events_by_kind": dict(kinds.most_common()),
         "activities_by_type": dict(activities.most_common()),
         "local_activities_by_type": dict(local.most_common()),
