@@ -38,7 +38,7 @@ from baton.store import CaseStore
 from baton.temporal import dev_server_args, installed_binary
 from domain.directory import directory_from_policy
 from domain.models import CaseInput
-from worker import create_worker
+from worker import compile_workflow_modules, create_worker
 from workflows import search_attributes
 from workflows.case import workflow_id_for
 
@@ -157,6 +157,7 @@ async def _measure(
     slots: WorkerSlots,
 ) -> dict[str, object]:
     queue = f"bench-{uuid.uuid4()}"
+    compile_workflow_modules([BareWorkflow, WireFloorWorkflow])  # as the engine's own
     bare = Worker(
         client,
         task_queue=f"{queue}-bare",
