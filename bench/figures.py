@@ -13,10 +13,20 @@ from typing import Any
 RESULTS = Path(__file__).parent / "results.json"
 
 
+def _cpu_model() -> str:
+    """The processor's name (Linux: ``/proc/cpuinfo``): machines of one kind differ."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.processor()
+    names = (line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+    return next(names, platform.processor())
+
+
 def machine() -> dict[str, Any]:
     """The machine and moment the figures were measured on."""
     return {
-        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "machine": f"{platform.machine()} {_cpu_model()}".strip(),
         "cpus": len(os.sched_getaffinity(0)),
         "python": platform.python_version(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -151,6 +151,14 @@ async def main(cases: int, minutes: int, concurrency: int, slots: WorkerSlots) -
     return figures
 
 
+def _rate(moments: list[datetime]) -> float | None:
+    """Events per second from the first of ``moments`` to the last."""
+    if len(moments) < 2:
+        return None
+    span = (max(moments) - min(moments)).total_seconds()
+    return round(len(moments) / span, 1) if span > 0 else None
+
+
 async def _wait_for_timers(
     store: CaseStore, ids: list[str], minutes: int, folder: Path
 ) -> dict[str, object]:
@@ -180,7 +188,7 @@ async def _wait_for_timers(
             deadline = time.monotonic() + minutes * 60 + 600
         if closed == len(ids):
             break
-    lateness = []
+    lateness, dues, closes = [], [], []
     for case_id in ids:
         row = store.case(case_id)
         messages = store.messages(case_id)
@@ -188,12 +196,18 @@ async def _wait_for_timers(
             continue
         due = messages[0].at + timedelta(minutes=minutes)
         lateness.append((row.closed_at - due).total_seconds())
+        dues.append(due)
+        closes.append(row.closed_at)
     lateness.sort()
     out |= {
         "timers_fired": len(lateness),
         "fired_within_60s": sum(s <= 60 for s in lateness),
         "lateness_p50_s": round(statistics.median(lateness), 1) if lateness else None,
         "lateness_max_s": round(lateness[-1], 1) if lateness else None,
+        # The storm: timers came due at this rate, and the worker closed their cases at
+        # that one; while the first is higher, the lateness grows.
+        "timers_due_per_s": _rate(dues),
+        "cases_closed_per_s": _rate(closes),
     }
     return out
 
