@@ -40,6 +40,7 @@ from baton.notify.config import NotificationConfig
 from baton.notify.deliverer import Deliverer
 from baton.notify.setup import load_checked, load_deliverer
 from baton.notify.templates import Templates
+from baton.sandbox import workflow_runner
 from baton.schedules import ensure_learning_schedule, ensure_retention_schedule
 from baton.settings import ConfigError, Settings
 from baton.slots import WorkerSlots
@@ -118,6 +119,7 @@ def create_worker(
         max_cached_workflows=slots.cached_cases,
         sticky_queue_schedule_to_start_timeout=slots.sticky_wait,
         interceptors=[CaseLogContext()],
+        workflow_runner=workflow_runner(client.data_converter),
     )
 
 
