@@ -12,6 +12,7 @@ import asyncio
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from baton.sandbox import workflow_runner
 from domain.models import IncomingMessage
 from tests.conftest import running_worker, start_case
 from workflows.case import CaseWorkflow
@@ -36,6 +37,10 @@ async def test_queries_during_a_message_burst_keep_replay_deterministic(
             await asyncio.sleep(0.02)
         history = await handle.fetch_history()
         await handle.terminate("test finished")
-    replayer = Replayer(workflows=[CaseWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(
+        workflows=[CaseWorkflow],
+        data_converter=pydantic_data_converter,
+        workflow_runner=workflow_runner(pydantic_data_converter),  # as the worker runs cases
+    )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None

@@ -21,6 +21,7 @@ from temporalio.worker import Replayer
 from baton.notify.config import NotificationConfig
 from baton.notify.deliverer import Deliverer
 from baton.notify.templates import Templates
+from baton.sandbox import workflow_runner
 from baton.store import CaseStore
 from domain.case import CaseFile
 from domain.models import CaseRecordBatch, ResolveRequest
@@ -179,7 +180,11 @@ async def test_stored_corpus_replays() -> None:
 
 
 async def _replay(histories: list[WorkflowHistory]) -> None:
-    replayer = Replayer(workflows=[CaseWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(
+        workflows=[CaseWorkflow],
+        data_converter=pydantic_data_converter,
+        workflow_runner=workflow_runner(pydantic_data_converter),  # as the worker runs cases
+    )
 
     async def each() -> AsyncIterator[WorkflowHistory]:
         for history in histories:
