@@ -52,6 +52,11 @@ class WireFloorWorkflow:
         self._resolved = self._resolved or name == "resolve"
         return self._calls
 
+    @workflow.signal(name="note")
+    def note(self, name: str) -> None:
+        """A reply sent by signal (``--replies signal``): counted, nothing to answer."""
+        self._calls += 1
+
     @workflow.query(name="calls")
     def calls(self) -> int:
         """The case view's stand-in."""

@@ -6,7 +6,13 @@ The standard case: start, five messages (customer, AI, customer, AI, then the cu
 asks for a person), the offered agent accepts and answers, resolves with the follow-up
 documented, and the case closes. Cases run ``--concurrency`` at a time.
 
+With ``--replies signal`` the AI's and the agent's replies go by the ``message`` signal
+(nothing to decide on them) and only the customer's messages, the accept and the
+resolve are updates, in the standard case and the wire floor alike; its figures go to
+their own section of ``bench/results.json``, not to the tracked ones.
+
     .venv/bin/python bench/throughput.py [--cases 60] [--concurrency 10] [--workflow-tasks N]
+                                         [--replies update|signal]
 """
 
 from __future__ import annotations
@@ -56,7 +62,9 @@ async def _in_parallel(n: int, concurrency: int, one: Callable[[int], Awaitable[
     return n / (time.perf_counter() - t0)
 
 
-async def _standard_case(baton: BatonClient, client: Client, i: int) -> str:
+async def _standard_case(
+    baton: BatonClient, client: Client, i: int, replies: str = "update"
+) -> str:
     case = CaseInput.model_validate(
         {
             "case_id": f"BENCH-{uuid.uuid4().hex[:10]}",
@@ -74,15 +82,18 @@ async def _standard_case(baton: BatonClient, client: Client, i: int) -> str:
         ("customer", "Then I want to talk to a human, please."),
     ]
     for n, (author, text) in enumerate(turns, start=1):
-        await baton.post_message(
-            case.case_id, {"message_id": f"m{n}", "author": author, "text": text}
+        await _say(
+            baton, case.case_id, replies, {"message_id": f"m{n}", "author": author, "text": text}
         )
     view = await baton.case(case.case_id)
     agent = view.offered_to
     assert agent is not None, "the standard case was not offered to anyone"
     await baton.accept(case.case_id, agent)
-    await baton.post_message(
-        case.case_id, {"message_id": "m6", "author": "agent", "text": "Refund is on its way."}
+    await _say(
+        baton,
+        case.case_id,
+        replies,
+        {"message_id": "m6", "author": "agent", "text": "Refund is on its way."},
     )
     await baton.resolve(
         case.case_id,
@@ -97,11 +108,21 @@ async def _standard_case(baton: BatonClient, client: Client, i: int) -> str:
     return case.case_id
 
 
-STANDARD_CALLS = ["message"] * 5 + ["query", "accept", "message", "resolve"]
-"""The standard case's calls after the start, in order, as :func:`_standard_case` makes them."""
+async def _say(baton: BatonClient, case_id: str, replies: str, message: dict[str, str]) -> None:
+    """A customer's message is an update (the backend needs the decision); a reply is
+    one too unless ``replies`` is ``signal``."""
+    if replies == "signal" and message["author"] != "customer":
+        await baton.send_message(case_id, message)
+    else:
+        await baton.post_message(case_id, message)
 
 
-async def _wire_floor_case(client: Client, task_queue: str, i: int) -> str:
+STANDARD_CALLS = ["message", "reply"] * 2 + ["message", "query", "accept", "reply", "resolve"]
+"""The standard case's calls after the start, in order, as :func:`_standard_case` makes
+them (a reply is a message of the AI or the agent)."""
+
+
+async def _wire_floor_case(client: Client, task_queue: str, i: int, replies: str) -> str:
     """The standard case's calls against :class:`WireFloorWorkflow`; returns its id."""
     handle = await client.start_workflow(
         WireFloorWorkflow.run, f"floor {i}", id=f"floor-{uuid.uuid4()}", task_queue=task_queue
@@ -109,19 +130,24 @@ async def _wire_floor_case(client: Client, task_queue: str, i: int) -> str:
     for call in STANDARD_CALLS:
         if call == "query":
             await handle.query(WireFloorWorkflow.calls)
+        elif call == "reply" and replies == "signal":
+            await handle.signal(WireFloorWorkflow.note, call)
         else:
             await handle.execute_update(WireFloorWorkflow.call, call)
     await handle.result()
     return handle.id
 
 
-async def main(cases: int, concurrency: int, slots: WorkerSlots) -> dict[str, object]:
+async def main(
+    cases: int, concurrency: int, slots: WorkerSlots, replies: str = "update"
+) -> dict[str, object]:
     policy = load_policy(DEFAULT_CONFIG)
     detector = load_detector(DEFAULT_CONFIG, policy)
     figures: dict[str, object] = {
         "cases": cases,
         "concurrency": concurrency,
         "workflow_task_slots": slots.workflow_tasks,
+        "replies": replies,
     }
     with tempfile.TemporaryDirectory() as tmp:
         env = await WorkflowEnvironment.start_local(
@@ -138,7 +164,7 @@ async def main(cases: int, concurrency: int, slots: WorkerSlots) -> dict[str, ob
         try:
             with slots.executor() as pool:
                 figures |= await _measure(
-                    env.client, detector, store, directory, pool, cases, concurrency, slots
+                    env.client, detector, store, directory, pool, cases, concurrency, slots, replies
                 )
         finally:
             store.close()
@@ -155,6 +181,7 @@ async def _measure(
     cases: int,
     concurrency: int,
     slots: WorkerSlots,
+    replies: str,
 ) -> dict[str, object]:
     queue = f"bench-{uuid.uuid4()}"
     compile_workflow_modules([BareWorkflow, WireFloorWorkflow])  # as the engine's own
@@ -178,10 +205,10 @@ async def _measure(
         )
 
     async def case_run(i: int) -> None:
-        case_ids.append(await _standard_case(baton, client, i))
+        case_ids.append(await _standard_case(baton, client, i, replies))
 
     async def floor_run(i: int) -> None:
-        floor_ids.append(await _wire_floor_case(client, f"{queue}-bare", i))
+        floor_ids.append(await _wire_floor_case(client, f"{queue}-bare", i, replies))
 
     async with bare, engine:
         await _in_parallel(concurrency, concurrency, bare_run)  # warm up both
@@ -217,14 +244,12 @@ if __name__ == "__main__":
     parser.add_argument("--cases", type=int, default=60)
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--workflow-tasks", type=int, default=WorkerSlots.workflow_tasks)
+    parser.add_argument("--replies", choices=["update", "signal"], default="update")
     args = parser.parse_args()
     slots = WorkerSlots(workflow_tasks=args.workflow_tasks)
-    figures = asyncio.run(main(args.cases, args.concurrency, slots))
-    save(
-        "throughput",
-        figures,
-        "throughput_ratio",
-        "cases_per_s",
-        "bare_workflows_per_s",
-        "events_per_case",
-    )
+    figures = asyncio.run(main(args.cases, args.concurrency, slots, args.replies))
+    if args.replies == "update":  # the contract's standard case: the tracked figures
+        tracked = ("throughput_ratio", "cases_per_s", "bare_workflows_per_s", "events_per_case")
+        save("throughput", figures, *tracked)
+    else:
+        save("throughput_signal_replies", figures)
