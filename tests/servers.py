@@ -6,6 +6,7 @@ ports and are stopped by the fixtures that start them."""
 from __future__ import annotations
 
 import json
+import random
 import socket
 import ssl
 import threading
@@ -37,11 +38,39 @@ SMTP_PASSWORD = "s3cret"
 SECRET = "whsec_" + "c2VjcmV0LWZvci10ZXN0cy1vbmx5LTEyMzQ1Njc4"  # base64 of a test secret
 
 
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_handed_out: set[int] = set()
+
+
+def _listen_ports() -> range:
+    """Ports below the kernel's ephemeral range: it never hands these out for bind(0)
+    or as the source port of a connection. A port taken from that range is free when
+    picked but can be taken before the server binds it, by the dev server's own
+    internal ports and connections while it starts (seen once: "bind: address already
+    in use" for the frontend's port)."""
+    try:
+        low = int(EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768  # Linux's default
+    return range(max(1024, low - 12000), low)
+
+
 def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free TCP port on loopback, outside the ephemeral range, not handed out before
+    by this process."""
+    ports = _listen_ports()
+    for _ in range(500):
+        port = random.choice(ports)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:  # in use by a server of this machine, or just closed
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free loopback port in {ports.start}-{ports.stop - 1}")
 
 
 # ------------------------------------------------------------------------ SMTP

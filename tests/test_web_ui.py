@@ -34,13 +34,14 @@ async def ui_env() -> AsyncIterator[tuple[WorkflowEnvironment, int]]:
             raise AssertionError("chromium is missing: `make test` installs Debian's package")
         pytest.skip("chromium is not installed (make test installs it)")
     for attempt in range(3):
-        # A port free when picked can be taken before the server binds it (the server
-        # picks its own other ports too): then start again on new ones.
+        # free_port keeps below the ephemeral range, but a port can still be taken
+        # before the server binds it (by another program): then start again on new ones.
         ui_port = free_port()
         try:
             env = await WorkflowEnvironment.start_local(
                 data_converter=pydantic_data_converter,
                 ip="127.0.0.1",
+                port=free_port(),
                 ui=True,
                 ui_port=ui_port,
                 search_attributes=search_attributes.ALL,
