@@ -20,6 +20,7 @@ import typer
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.table import Table
+from temporalio.service import RPCError
 
 from baton import codec_cli, learning_cli, records_cli, report_cli
 from baton.client import BatonClient, CaseAlreadyExists, CaseNotFound, CaseRequestRejected
@@ -500,7 +501,7 @@ def _wake_queued_cases() -> None:
 
     try:
         woken = asyncio.run(wake())
-    except (RuntimeError, OSError) as e:
+    except (RuntimeError, OSError, RPCError) as e:
         err.print(f"note: cases waiting for an agent will retry at their next recheck ({e})")
         return
     if woken:

@@ -171,12 +171,23 @@ class BatonClient:
         return view
 
     async def wake_queued_cases(self) -> int:
-        """Tell every case waiting for an agent that one became available; how many."""
+        """Tell every running case waiting for an agent that one became available; how
+        many. A case that ended in HANDOFF (terminated, say) keeps that state in
+        visibility, and one may end between the listing and the signal: both are passed
+        over rather than failing the others."""
         woken = 0
-        query = 'WorkflowType = "CaseWorkflow" AND CaseState = "HANDOFF"'
+        query = (
+            'WorkflowType = "CaseWorkflow" AND CaseState = "HANDOFF"'
+            ' AND ExecutionStatus = "Running"'
+        )
         async for execution in self.client.list_workflows(query):
-            handle = self.client.get_workflow_handle(execution.id)
-            await handle.signal(CaseWorkflow.agent_available)
+            handle = self.client.get_workflow_handle(execution.id)  # its newest run
+            try:
+                await handle.signal(CaseWorkflow.agent_available)
+            except RPCError as err:
+                if err.status is not RPCStatusCode.NOT_FOUND:
+                    raise
+                continue  # it ended since visibility listed it
             woken += 1
         return woken
 

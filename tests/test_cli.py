@@ -157,6 +157,42 @@ async def test_agent_back_from_away_is_offered_the_waiting_case(
         await dev_env.client.get_workflow_handle(wid).terminate()
 
 
+async def test_an_agent_back_is_offered_a_waiting_case_past_one_that_ended_waiting(
+    dev_env, cli_env, policy, store, executor
+) -> None:
+    # A case terminated in HANDOFF keeps that state in visibility; signalling it fails
+    # ("workflow execution already completed"), which must not fail the command.
+    async with running_worker(dev_env.client, policy, store, executor) as worker:
+        directory = DirectoryStore(store.engine)
+        for agent in ("anna", "ben", "clara"):
+            directory.set_presence(agent, Presence.AWAY)
+        baton = BatonClient(dev_env.client, worker.task_queue)
+        ended, waiting = new_case(), new_case()
+        for case in (ended, waiting):
+            await baton.start_case(case)
+            await baton.post_message(
+                case.case_id, {"message_id": "m1", "author": "customer", "text": "talk to a human"}
+            )
+        for case in (ended, waiting):
+            wid = f"case-{case.case_id}"
+            await _eventually(lambda wid=wid: _has(dev_env.client, 'CaseState = "HANDOFF"', wid))
+        await dev_env.client.get_workflow_handle(f"case-{ended.case_id}").terminate()
+
+        env = cli_env | {
+            "BATON_TASK_QUEUE": worker.task_queue,
+            "BATON_DATABASE_URL": str(store.engine.url),
+        }
+        code, out, err = await _baton(env, "agents", "presence", "ben", "available")
+        assert code == 0 and "note:" not in err, err
+        assert "ben is available" in out and "waiting case" in out
+
+        async def offered() -> bool:
+            return (await baton.case(waiting.case_id)).offered_to == "ben"
+
+        await _eventually(offered)
+        await dev_env.client.get_workflow_handle(f"case-{waiting.case_id}").terminate()
+
+
 async def test_reconcile_releases_agents_held_by_cases_that_no_longer_run(
     dev_env, cli_env, policy, store, executor
 ) -> None:
