@@ -154,6 +154,7 @@ async def running_worker(
     executor: ThreadPoolExecutor,
     task_queue: str | None = None,
     deliverer: Deliverer | None = None,
+    slots: WorkerSlots | None = None,
 ) -> AsyncIterator[Worker]:
     """Run the production worker composition on a unique task queue."""
     directory = DirectoryStore(store.engine)
@@ -168,6 +169,7 @@ async def running_worker(
         directory,
         deliverer,
         learning_refresh=0.0,  # an applied learning proposal counts at once
+        slots=slots,
     )
     async with worker:
         yield worker
