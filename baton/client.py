@@ -204,8 +204,10 @@ class BatonClient:
     async def list_cases(self, query: str = "", limit: int = 50) -> list[CaseSummary]:
         """Cases matching a visibility ``query`` (search attributes: ``CaseState``,
         ``EscalationLevel``, ``Severity``, ``AssignedTeam``, ``CustomerTier``,
-        ``EscalationReasons``, ``SlaBreaches``), newest first."""
-        where = 'WorkflowType = "CaseWorkflow"' + (f" AND ({query})" if query else "")
+        ``EscalationReasons``, ``SlaBreaches``), newest first. One line per case: the
+        runs a long case closed by continuing as new are left out."""
+        where = 'WorkflowType = "CaseWorkflow" AND ExecutionStatus != "ContinuedAsNew"'
+        where += f" AND ({query})" if query else ""
         found: list[CaseSummary] = []
         try:
             async for wf in self.client.list_workflows(where, limit=limit):

@@ -13,12 +13,14 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
+from baton.client import BatonClient
 from baton.sandbox import workflow_runner
 from baton.slots import WorkerSlots
 from domain.models import IncomingMessage
 from domain.policy import EscalationPolicy
 from domain.states import CaseState
 from tests.conftest import CaseDriver, case_on, running_worker, start_case, stop_if_running
+from tests.test_lifecycle_dev_server import _eventually
 from workflows.case import CaseWorkflow
 
 
@@ -47,6 +49,11 @@ async def test_long_case_continues_as_new_and_keeps_everything(
         await case.wait_for_messages(241)
         latest = await case.handle.describe()
         assert latest.run_id != first_run  # it continued as new at least once
+        # Visibility holds a row per run; the case list shows the case once, running.
+        wid = case.handle.id
+        await _eventually(lambda: _run_count(dev_env.client, wid, at_least=2))
+        listed = await BatonClient(dev_env.client, "any").list_cases(f'WorkflowId = "{wid}"')
+        assert [(c.case_id, c.status) for c in listed] == [(wid.removeprefix("case-"), "RUNNING")]
         view = await case.view()
         assert view.message_count == 241
         assert view.state is CaseState.HANDOFF and view.offered_to == "anna"
@@ -109,6 +116,11 @@ async def test_with_no_case_cached_every_task_replays_across_runs(
         assert not failed, f"run {history.run_id}: {failed}"
         replayed = await replayer.replay_workflow(history, raise_on_replay_failure=False)
         assert replayed.replay_failure is None, history.run_id
+
+
+async def _run_count(client: Client, workflow_id: str, at_least: int) -> bool:
+    runs = [w async for w in client.list_workflows(f'WorkflowId = "{workflow_id}"')]
+    return len(runs) >= at_least
 
 
 async def _runs(client: Client, workflow_id: str, run_id: str) -> list[WorkflowHistory]:
