@@ -18,6 +18,7 @@ from temporalio.client import (
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -98,7 +99,9 @@ class BatonClient:
         return self.client.get_workflow_handle_for(CaseWorkflow.run, workflow_id_for(case_id))
 
     async def start_case(self, case: CaseInput | dict[str, Any]) -> StartedCase:
-        """Start a case; raises :class:`CaseAlreadyExists` if it is already running."""
+        """Start a case; raises :class:`CaseAlreadyExists` if a case with its id is
+        running or has run. An id is never reused: the case record, its events and its
+        messages are keyed by it, so a second case under it would mix with the first."""
         case = CaseInput.model_validate(case) if isinstance(case, dict) else case
         if case.carry_over is not None:
             raise ValueError("carry_over is internal and must not be set by callers")
@@ -109,11 +112,17 @@ class BatonClient:
                 case,
                 id=workflow_id,
                 task_queue=self.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 static_summary=f"{case.case_id} · {case.customer.tier.value} · "
                 f"{case.channel.value} · {case.subject[:80]}",
             )
         except WorkflowAlreadyStartedError:
-            raise CaseAlreadyExists(f"case {case.case_id} is already running") from None
+            if await self.is_running(case.case_id):
+                raise CaseAlreadyExists(f"case {case.case_id} is already running") from None
+            raise CaseAlreadyExists(
+                f"case {case.case_id} has already run and ended; case ids are not reused,"
+                " start the new case under a new id"
+            ) from None
         return StartedCase(
             case_id=case.case_id, workflow_id=workflow_id, run_id=handle.first_execution_run_id
         )

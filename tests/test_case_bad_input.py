@@ -73,6 +73,26 @@ async def test_starting_a_running_case_again_is_rejected(time_env, policy, store
         await time_env.client.get_workflow_handle(workflow_id_for(case.case_id)).terminate()
 
 
+async def test_starting_an_ended_case_again_is_rejected_and_its_record_kept(
+    on, store, time_env
+) -> None:
+    # Its record, events and messages are keyed by the case id: a second case under it
+    # would be mixed into the first one's (message m1 of the new case dropped as a
+    # duplicate of the old one's, say).
+    async with on() as case:
+        await case.say("talk to a human")
+        await case.accept("anna")
+        await case.resolve("anna", root_cause="other", escalation_necessary=True)
+        first = await case.handle.result()
+        ended_run = (await case.handle.describe()).run_id
+        with pytest.raises(CaseAlreadyExists, match="has already run and ended"):
+            await case.baton.start_case(new_case(case_id=first.case_id))
+    latest = time_env.client.get_workflow_handle(workflow_id_for(first.case_id))
+    assert (await latest.describe()).run_id == ended_run  # no second run
+    assert store.case(first.case_id).state == CaseState.CLOSED.value
+    assert [m.message_id for m in store.messages(first.case_id)] == ["m1"]
+
+
 @pytest.mark.parametrize(
     ("message", "named"),
     [
