@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from baton.codec import EncryptionCodec, EncryptionKeyError
 from baton.slots import WorkerSlots
+from domain.calendar import CONFIG_FILE
 from domain.policy import EscalationPolicy
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -39,7 +40,7 @@ def read_toml(path: Path | str, model: type[M], what: str = "configuration") -> 
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
         raise ConfigError(f"{path}: {err}") from None
     try:
-        return model.model_validate(raw)
+        return model.model_validate(raw, context={CONFIG_FILE: True})
     except ValidationError as err:
         raise ConfigError(f"{path}: invalid {what}\n{describe(err)}") from None
 

@@ -10,13 +10,30 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 from typing import Annotated, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    model_validator,
+)
 
 SEARCH_DAYS = 400
 """A calendar with no open hour within this many days is rejected as never open."""
+
+CONFIG_FILE = "config_file"
+"""Validation context key, set where a config file is read: only there are overlapping
+working hours refused. A calendar recorded in a running case's history must still load
+as it was recorded, so the model itself accepts them."""
+
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_DAY = 24 * 60 * 60  # seconds
+_WEEK = 7 * _DAY
 
 
 def _zone(name: str) -> str:
@@ -57,6 +74,16 @@ class BusinessCalendar(BaseModel):
     def _opens_at_all(self) -> Self:
         if not self.around_the_clock and not self.hours:
             raise ValueError("needs working hours, or around_the_clock = true")
+        return self
+
+    @model_validator(mode="after")
+    def _hours_do_not_overlap(self, info: ValidationInfo) -> Self:
+        # Overlapping lines would count their common hours twice in ``add`` and
+        # ``between``: an SLA deadline due hours too early.
+        if info.context and info.context.get(CONFIG_FILE) and not self.around_the_clock:
+            clash = overlapping_hours(self.hours)
+            if clash:
+                raise ValueError(clash)
         return self
 
     @property
@@ -118,3 +145,34 @@ class BusinessCalendar(BaseModel):
                 break
             total += min(stop, end) - begin
         return total
+
+
+def overlapping_hours(hours: list[WorkingHours]) -> str | None:
+    """Which two working-hour lines overlap, as a sentence, or None. Shifts past
+    midnight count into the next day, Sunday's into Monday."""
+    spans: list[tuple[int, int, int, WorkingHours]] = []  # start, end, day, line
+    for line in hours:
+        begin = _seconds(line.start)
+        length = (_seconds(line.end) - begin) % _DAY or _DAY
+        for day in line.days:
+            start = day * _DAY + begin
+            spans += [
+                (start, start + length, day, line),
+                (start + _WEEK, start + _WEEK + length, day, line),
+            ]
+    spans.sort(key=lambda span: span[0])
+    for (_, end, day, line), (start, _, next_day, next_line) in pairwise(spans):
+        if start < end:
+            return (
+                f"working hours overlap: {_shift(day, line)} and {_shift(next_day, next_line)};"
+                " write the hours they share once"
+            )
+    return None
+
+
+def _seconds(moment: time) -> int:
+    return moment.hour * 3600 + moment.minute * 60 + moment.second
+
+
+def _shift(day: int, line: WorkingHours) -> str:
+    return f"{WEEKDAYS[day]} {line.start:%H:%M}-{line.end:%H:%M}"

@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 from pydantic import ValidationError
 
-from domain.calendar import BusinessCalendar, WorkingHours
+from domain.calendar import CONFIG_FILE, BusinessCalendar, WorkingHours, overlapping_hours
 
 WEEKDAYS = [0, 1, 2, 3, 4]
 BERLIN = BusinessCalendar(
@@ -92,3 +92,46 @@ def test_a_calendar_that_never_opens_is_a_clear_error() -> None:
     )
     with pytest.raises(ValueError, match="never opens"):
         closed.add(utc(2026, 11, 22, 0, 0), timedelta(hours=1))
+
+
+def _hours(*lines: tuple[list[int], str, str]) -> list[WorkingHours]:
+    return [
+        WorkingHours(days=d, start=time.fromisoformat(a), end=time.fromisoformat(b))
+        for d, a, b in lines
+    ]
+
+
+@pytest.mark.parametrize(
+    ("lines", "clash"),
+    [
+        (([0, 1, 2, 3, 4], "08:00", "17:00"), ([0, 6], "09:00", "13:00")),  # same day
+        (([0], "22:00", "06:00"), ([1], "05:00", "13:00")),  # overnight into the morning
+        (([6], "22:00", "06:00"), ([0], "05:30", "13:00")),  # Sunday night into Monday
+        (([2], "09:00", "09:00"), ([3], "08:00", "10:00")),  # a 24-hour shift
+    ],
+)
+def test_overlapping_working_hours_are_named(lines: tuple, clash: tuple) -> None:
+    found = overlapping_hours(_hours(lines, clash))
+    assert found is not None and "overlap" in found
+    assert f"{clash[1]}-{clash[2]}" in found
+
+
+def test_hours_that_only_touch_do_not_overlap() -> None:
+    assert overlapping_hours(_hours(([0, 1], "08:00", "12:00"), ([0, 1], "12:00", "16:00"))) is None
+    assert overlapping_hours(_hours(([6], "22:00", "06:00"), ([0], "06:00", "12:00"))) is None
+
+
+def test_overlapping_hours_are_refused_in_a_config_file_only() -> None:
+    # Overlapping lines would count their common hours twice: a 10-hour SLA from 08:00
+    # would end at 10:00. A calendar recorded in a running case's history (validated
+    # without the config-file context) still loads as it was recorded.
+    raw = {
+        "hours": [
+            {"days": [0], "start": "08:00", "end": "17:00"},
+            {"days": [0], "start": "09:00", "end": "13:00"},
+        ]
+    }
+    with pytest.raises(ValidationError, match="Monday 08:00-17:00 and Monday 09:00-13:00"):
+        BusinessCalendar.model_validate(raw, context={CONFIG_FILE: True})
+    recorded = BusinessCalendar.model_validate(raw)
+    assert recorded.hours == _hours(([0], "08:00", "17:00"), ([0], "09:00", "13:00"))

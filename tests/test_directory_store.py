@@ -114,6 +114,11 @@ def test_adding_agents_checks_team_and_id(directory_store: DirectoryStore) -> No
         ('team = "legal"', 'team = "lawyers"', "team 'lawyers' is not among teams"),
         ("max_cases = 5\n", "max_cases = 0\n", "agents.7.max_cases"),
         ('tier = "specialist"', 'tier = "expert"', "teams.3.tier"),
+        (
+            '{ days = [5], start = "09:00", end = "14:00" }',
+            '{ days = [0, 5], start = "09:00", end = "14:00" }',
+            r"teams.0.calendar: .*overlap: Monday 08:00-20:00 and Monday 09:00-14:00",
+        ),
     ],
 )
 def test_a_bad_directory_file_names_the_problem(
