@@ -3,6 +3,8 @@
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from domain.calendar import CONFIG_FILE, BusinessCalendar, WorkingHours, overlapping_hours
@@ -135,3 +137,37 @@ def test_overlapping_hours_are_refused_in_a_config_file_only() -> None:
         BusinessCalendar.model_validate(raw, context={CONFIG_FILE: True})
     recorded = BusinessCalendar.model_validate(raw)
     assert recorded.hours == _hours(([0], "08:00", "17:00"), ([0], "09:00", "13:00"))
+
+
+_TIMES = st.builds(time, st.integers(0, 23), st.sampled_from([0, 15, 30, 45]))
+_LINES = st.builds(
+    WorkingHours,
+    days=st.lists(st.integers(0, 6), min_size=1, max_size=7, unique=True),
+    start=_TIMES,
+    end=_TIMES,
+)
+_ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata"]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(
+    zone=st.sampled_from(_ZONES),
+    hours=st.lists(_LINES, min_size=1, max_size=3),
+    start=st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31)),
+    minutes=st.integers(1, 60 * 24 * 10),
+)
+def test_working_time_added_is_the_working_time_between(
+    zone: str, hours: list[WorkingHours], start: datetime, minutes: int
+) -> None:
+    # Any calendar a config file may hold (no overlaps), across DST changes, overnight
+    # shifts and half-hour zones: the deadline is that much working time later, and
+    # falls at the end of an open stretch.
+    assume(overlapping_hours(hours) is None)
+    calendar = BusinessCalendar(timezone=zone, hours=hours)
+    at, duration = start.replace(tzinfo=UTC), timedelta(minutes=minutes)
+    try:
+        due = calendar.add(at, duration)
+    except ValueError:  # open too little to fit it in SEARCH_DAYS
+        assume(False)
+    assert due > at and calendar.between(at, due) == duration
+    assert calendar.is_open(due - timedelta(seconds=1))
