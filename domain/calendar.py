@@ -36,6 +36,10 @@ _DAY = 24 * 60 * 60  # seconds
 _WEEK = 7 * _DAY
 
 
+class NeverOpens(ValueError):
+    """The calendar has no open time left within :data:`SEARCH_DAYS` days."""
+
+
 def _zone(name: str) -> str:
     try:
         ZoneInfo(name)
@@ -126,7 +130,7 @@ class BusinessCalendar(BaseModel):
         """``at`` if the team works then, else when it next starts."""
         for start, _ in self._open_from(at):
             return start
-        raise ValueError(f"calendar never opens within {SEARCH_DAYS} days")
+        raise NeverOpens(f"calendar never opens within {SEARCH_DAYS} days")
 
     def add(self, start: datetime, duration: timedelta) -> datetime:
         """The moment ``duration`` of working time after ``start`` has passed."""
@@ -135,7 +139,7 @@ class BusinessCalendar(BaseModel):
             if end - begin >= left:
                 return begin + left
             left -= end - begin
-        raise ValueError(f"calendar never opens within {SEARCH_DAYS} days")
+        raise NeverOpens(f"calendar never opens within {SEARCH_DAYS} days")
 
     def between(self, start: datetime, end: datetime) -> timedelta:
         """Working time between ``start`` and ``end`` (zero if ``end`` is not later)."""

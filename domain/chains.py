@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.calendar import BusinessCalendar
+from domain.calendar import BusinessCalendar, NeverOpens
 
 
 class _Step(BaseModel):
@@ -124,7 +124,11 @@ def walk(
 ) -> ChainProgress:
     """Run the chain from ``position`` at ``now`` until a wait or its end."""
     if chain.window is not None and not chain.window.is_open(now):
-        return ChainProgress(actions=[], position=position, wake_at=chain.window.next_open(now))
+        try:
+            wake_at: datetime | None = chain.window.next_open(now)
+        except NeverOpens:  # nothing to wait for: the chain rests
+            wake_at = None
+        return ChainProgress(actions=[], position=position, wake_at=wake_at)
     actions: list[ChainAction] = []
     step, run, rotations = position.step, position.run, position.rotations
     while True:

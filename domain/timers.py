@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from domain.calendar import BusinessCalendar
+from domain.calendar import BusinessCalendar, NeverOpens
 from domain.models import CaseView, Deadline, RoutingMode
 from domain.policy import EscalationPolicy, SeverityDurations
 from domain.states import CaseState
@@ -96,25 +96,30 @@ def _directory_slas(view: CaseView, policy: EscalationPolicy) -> list[Deadline]:
     out = []
     for name, duration, since, paused in clocks:
 
-        def at(part: timedelta, since: datetime = since, paused: timedelta = paused) -> datetime:
+        def at(
+            part: timedelta, since: datetime = since, paused: timedelta = paused
+        ) -> datetime | None:
             spent = part + paused
-            return calendar.add(since, spent) if calendar else since + spent
+            try:
+                return calendar.add(since, spent) if calendar else since + spent
+            except NeverOpens:  # the team works too little for it to run out in time
+                return None
 
         label = f"{_LABELS[name]}, {qualifier}"
+        due = at(duration)
+        if due is None:
+            continue  # nor does any warning before it
         out.append(
-            Deadline(
-                name=name.value, at=at(duration), summary=f"{label}: {human_duration(duration)}"
-            )
+            Deadline(name=name.value, at=due, summary=f"{label}: {human_duration(duration)}")
         )
         for fraction in timers.sla_warnings:
             key = f"{SLA_WARNING}@{name.value}@{fraction}@{since.isoformat()}"
-            if key not in view.sla_warned:
+            if key in view.sla_warned:
+                continue
+            warn_at = at(duration * fraction)
+            if warn_at is not None:
                 out.append(
-                    Deadline(
-                        name=key,
-                        at=at(duration * fraction),
-                        summary=f"{label}: {fraction:.0%} used, warn",
-                    )
+                    Deadline(name=key, at=warn_at, summary=f"{label}: {fraction:.0%} used, warn")
                 )
     return out
 

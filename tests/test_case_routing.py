@@ -286,6 +286,26 @@ def test_sla_clocks_count_the_teams_working_hours(policy: EscalationPolicy) -> N
     assert summaries["resolution_sla"] == "resolution SLA, medium, business hours: 1 d"
 
 
+def test_a_team_working_too_little_for_an_sla_to_run_out_gets_no_such_deadline(
+    policy: EscalationPolicy,
+) -> None:
+    # An hour a week: 3 working days of resolution SLA would take 72 weeks, past what
+    # the calendar looks ahead. That used to raise in the workflow's code, failing each
+    # of the case's workflow tasks; now that clock simply has no deadline.
+    hour = BusinessCalendar(hours=[WorkingHours(days=[5], start=time(9), end=time(10))])
+    file = _directory_case(policy, when=MONDAY_3PM_BERLIN)
+    file.view.severity = Severity.LOW
+    file.routing_request(MONDAY_3PM_BERLIN)
+    file.routed(_decision("anna", calendar=hour), 1, MONDAY_3PM_BERLIN)
+    file.accept(AcceptRequest(agent_id="anna"), MONDAY_3PM_BERLIN)
+    assert file.view.state is CaseState.HUMAN_HANDLING
+    names = _timers(file)
+    assert "resolution_sla" not in names and not any("@resolution_sla@" in n for n in names)
+    # Four hours of first response fit: the fourth Saturday hour ends on 19 December.
+    assert _deadline(file, "first_response_sla") == datetime(2026, 12, 19, 10, 0, tzinfo=UTC)
+    assert file.next_deadline() is not None
+
+
 def test_critical_cases_run_around_the_clock(policy: EscalationPolicy) -> None:
     file = _accepted_case(policy, Severity.CRITICAL)
     sla = policy.timers.resolution_sla.critical

@@ -80,3 +80,14 @@ def test_outside_its_window_the_chain_waits_for_the_window() -> None:
 def test_bad_steps_are_rejected(step: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         EscalationChain.model_validate({"steps": [step]})
+
+
+def test_a_window_that_never_opens_again_rests_the_chain() -> None:
+    # Open on Mondays only, and every Monday of the next 60 weeks a holiday.
+    mondays = BusinessCalendar(
+        hours=[WorkingHours(days=[0], start=time(9), end=time(17))],
+        holidays=[T0.date() + timedelta(weeks=w) for w in range(60)],
+    )
+    progress = walk(chain(window=mondays), ChainPosition(), T0, SCHEDULES)
+    assert progress.actions == [] and progress.wake_at is None
+    assert progress.position == ChainPosition()
