@@ -17,12 +17,13 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import Replayer, Worker
 
 from baton.client import BatonClient
 from baton.detection import load_risk_model, model_path, sentiment_scorers
 from baton.directory import DirectoryStore
 from baton.notify.deliverer import Deliverer
+from baton.sandbox import workflow_runner
 from baton.settings import DEFAULT_CONFIG, load_policy
 from baton.slots import WorkerSlots
 from baton.store import CaseStore
@@ -173,6 +174,16 @@ async def running_worker(
     )
     async with worker:
         yield worker
+
+
+def case_replayer() -> Replayer:
+    """A replayer for case histories, with the converter and sandbox runner the worker
+    runs cases with."""
+    return Replayer(
+        workflows=[CaseWorkflow],
+        data_converter=pydantic_data_converter,
+        workflow_runner=workflow_runner(pydantic_data_converter),
+    )
 
 
 def new_case(**overrides: Any) -> CaseInput:

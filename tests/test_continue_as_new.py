@@ -9,17 +9,21 @@ import asyncio
 import pytest
 from temporalio.api.enums.v1 import WorkflowTaskFailedCause
 from temporalio.client import Client, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer
 
 from baton.client import BatonClient
-from baton.sandbox import workflow_runner
 from baton.slots import WorkerSlots
 from domain.models import IncomingMessage
 from domain.policy import EscalationPolicy
 from domain.states import CaseState
-from tests.conftest import CaseDriver, case_on, running_worker, start_case, stop_if_running
+from tests.conftest import (
+    CaseDriver,
+    case_on,
+    case_replayer,
+    running_worker,
+    start_case,
+    stop_if_running,
+)
 from tests.test_lifecycle_dev_server import _eventually
 from workflows.case import CaseWorkflow
 
@@ -98,11 +102,7 @@ async def test_with_no_case_cached_every_task_replays_across_runs(
 
     runs = await _runs(dev_env.client, case.handle.id, first_run)
     assert len(runs) >= 2, "the case never continued as new"
-    replayer = Replayer(
-        workflows=[CaseWorkflow],
-        data_converter=pydantic_data_converter,
-        workflow_runner=workflow_runner(pydantic_data_converter),
-    )
+    replayer = case_replayer()
     for history in runs:
         # UNHANDLED_COMMAND is the server's own: a signal came in while the run tried
         # to end, so it gets a new task with the signal; anything else is the worker's.

@@ -9,12 +9,8 @@ regular one, and the burst's history replays.
 
 import asyncio
 
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer
-
-from baton.sandbox import workflow_runner
 from domain.models import IncomingMessage
-from tests.conftest import running_worker, start_case
+from tests.conftest import case_replayer, running_worker, start_case
 from workflows.case import CaseWorkflow
 
 
@@ -37,10 +33,6 @@ async def test_queries_during_a_message_burst_keep_replay_deterministic(
             await asyncio.sleep(0.02)
         history = await handle.fetch_history()
         await handle.terminate("test finished")
-    replayer = Replayer(
-        workflows=[CaseWorkflow],
-        data_converter=pydantic_data_converter,
-        workflow_runner=workflow_runner(pydantic_data_converter),  # as the worker runs cases
-    )
+    replayer = case_replayer()
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None

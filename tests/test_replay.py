@@ -14,19 +14,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer
 
 from baton.notify.config import NotificationConfig
 from baton.notify.deliverer import Deliverer
 from baton.notify.templates import Templates
-from baton.sandbox import workflow_runner
 from baton.store import CaseStore
 from domain.case import CaseFile
 from domain.models import CaseRecordBatch, ResolveRequest
 from domain.policy import EscalationPolicy
-from tests.conftest import CaseDriver, case_on, new_case, start_time_skipping
+from tests.conftest import CaseDriver, case_on, case_replayer, new_case, start_time_skipping
 from tests.servers import TEMPLATES
 from workflows.case import CaseWorkflow
 
@@ -180,11 +177,7 @@ async def test_stored_corpus_replays() -> None:
 
 
 async def _replay(histories: list[WorkflowHistory]) -> None:
-    replayer = Replayer(
-        workflows=[CaseWorkflow],
-        data_converter=pydantic_data_converter,
-        workflow_runner=workflow_runner(pydantic_data_converter),  # as the worker runs cases
-    )
+    replayer = case_replayer()
 
     async def each() -> AsyncIterator[WorkflowHistory]:
         for history in histories:
