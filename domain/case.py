@@ -170,7 +170,8 @@ class CaseFile:
         if v.state is not CaseState.HANDOFF:
             raise CaseRuleViolation(f"case is {v.state.value}, not offered to anyone")
         if request.agent_id != v.offered_to and request.agent_id not in v.broadcast_to:
-            raise CaseRuleViolation(f"case is offered to {v.offered_to}, not to {request.agent_id}")
+            # Never repeat the caller's value: a rejection names the rule, not the input.
+            raise CaseRuleViolation(f"case is offered to {v.offered_to}, not to the agent asking")
 
     def needs_claim(self, request: AcceptRequest) -> bool:
         """A broadcast accept by someone other than the reserved agent: their slot must be
@@ -197,7 +198,9 @@ class CaseFile:
             raise CaseRuleViolation(f"case is {v.state.value}; it takes no expert input")
         if request.reason not in v.consulted:
             asked = ", ".join(v.consulted) or "nothing"
-            raise CaseRuleViolation(f"no consult on {request.reason!r} (asked: {asked})")
+            known = request.reason in self.policy.reasons  # else it is the caller's word
+            about = repr(request.reason) if known else "a reason the policy does not know"
+            raise CaseRuleViolation(f"no consult on {about} (asked: {asked})")
         self._check_text("answer", request.answer)
 
     def check_escalate(self, request: EscalateRequest) -> None:
@@ -221,7 +224,7 @@ class CaseFile:
             raise CaseRuleViolation(f"case is {v.state.value}; it is already resolved")
         if v.state is CaseState.HUMAN_HANDLING and request.by not in self._owners():
             raise CaseRuleViolation(
-                f"case is assigned to {v.assigned_agent}; {request.by} cannot resolve it"
+                f"case is assigned to {v.assigned_agent}; only they can resolve it"
             )
 
     def _check_root_cause(self, root_cause: str) -> None:

@@ -177,7 +177,7 @@ async def test_wrong_agent_and_repeated_resolution_are_rejected(time_env, on) ->
         await case.say("talk to a human")
         client = BatonClient(time_env.client, "unused")
         case_id = (await case.view()).case_id
-        with pytest.raises(CaseRequestRejected, match="offered to anna, not to ben"):
+        with pytest.raises(CaseRequestRejected, match="offered to anna, not to the agent asking"):
             await client.accept(case_id, "ben")
         await client.accept(case_id, "anna")
         await client.resolve(case_id, {"by": "anna", "resolution": "fixed"})

@@ -237,7 +237,7 @@ def test_decline_moves_on_at_once_and_only_the_offered_agent_may(
     file = _directory_case(policy)
     file.routing_request(at(1))
     file.routed(_decision("anna"), 1, at(1))
-    with pytest.raises(CaseRuleViolation, match="offered to anna, not to ben"):
+    with pytest.raises(CaseRuleViolation, match="offered to anna, not to the agent asking"):
         file.decline(DeclineRequest(agent_id="ben"), at(2))
     file.decline(DeclineRequest(agent_id="anna", reason="on a call"), at(2))
     assert file.view.history[-1].cause == "anna declined: on a call"
@@ -251,7 +251,7 @@ async def test_decline_through_the_workflow(on, store: CaseStore) -> None:
         view = await case.baton.decline(case.case_id, "anna", "in a meeting")
         assert view.offered_to == "ben"
         assert DirectoryStore(store.engine).loads()["anna"].active_cases == 0
-        with pytest.raises(CaseRequestRejected, match="offered to ben, not to anna"):
+        with pytest.raises(CaseRequestRejected, match="offered to ben, not to the agent asking"):
             await case.baton.decline(case.case_id, "anna")
 
 
