@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench bench-detection eval-detection train-risk migration clean
+.PHONY: run test lint typecheck bench bench-detection eval-detection train-detection migration clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,12 +48,13 @@ bench: bench-detection $(STAMP)
 bench-detection: $(STAMP)
 	$(BIN)/python bench/detection.py
 
-# The detector on the held-back shared data (../shared/data) against a TF-IDF baseline.
+# Each trigger on the held-back shared data (../shared/data) against a TF-IDF baseline.
 eval-detection: $(STAMP)
 	$(BIN)/baton detection eval --output bench/detection_eval.json
 
-# Retrain the risk model (config/risk-model.json) after changing detection config.
-train-risk: $(STAMP)
+# Retrain the learned triggers and the risk model (config/trigger-model.json,
+# config/risk-model.json) from ../shared/data after changing detection config.
+train-detection: $(STAMP)
 	$(BIN)/baton detection train
 
 # A new schema revision after changing a table (Baton applies migrations at start).

@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -24,20 +24,21 @@ from temporalio.service import RPCError
 
 from baton import codec_cli, learning_cli, records_cli, report_cli
 from baton.client import BatonClient, CaseAlreadyExists, CaseNotFound, CaseRequestRejected
-from baton.detection import load_detector, model_path, sentiment_scorers
+from baton.detection import load_detector, sentiment_scorers
 from baton.directory import DirectoryError, DirectoryStore, read_directory
-from baton.evaluation import DataNotFound, banking77, tickets
-from baton.evaluation import report as evaluation_report
+from baton.embedding import E5Encoder, PrimedEncoder
+from baton.evaluation import DataNotFound, evaluate
 from baton.logging import configure_logging
 from baton.notify.setup import load_checked
 from baton.settings import ConfigError, Settings, describe, load_policy
 from baton.store import make_engine
-from baton.training import save, train
-from baton.transcript import TranscriptAssessor, TranscriptError
+from baton.training import train_detection
+from baton.transcript import TranscriptAssessor, TranscriptError, assess_batch
 from domain.detector import Detector
 from domain.directory import Agent, Presence
 from domain.models import Author, CaseView, Channel, CustomerTier, Language, wire_schemas
 from domain.states import CaseState
+from domain.triggers import LearnedTriggers
 
 T = TypeVar("T")
 
@@ -608,27 +609,59 @@ def _detector(config: Path | None, with_model: bool = True) -> Detector:
 
 @app.command("assess")
 def assess(
-    transcript: Annotated[str, typer.Argument(help="A JSON Lines transcript, or - for stdin.")],
+    transcript: Annotated[
+        str | None, typer.Argument(help="A JSON Lines transcript, or - for stdin.")
+    ] = None,
+    batch: Annotated[
+        str | None,
+        typer.Option(
+            "--batch", help="A JSON Lines file of whole conversations (- for stdin): one "
+            "assessment a conversation, in input order."
+        ),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Assess a transcript with the worker's detector: one JSON assessment per message.
 
     Lines: an optional first ``{"customer": {"tier": "vip", "language": "de"}}``, then
     ``{"author": "customer"|"ai"|"agent", "text": "...", "amount": 1200.0}``.
+    With ``--batch``, each line is ``{"id": ..., "customer": {...}, "messages": [...]}``
+    and its result is the standing after its last message; a bad line gets
+    ``{"line": n, "error": ...}`` in its place (exit code 2 at the end) and the rest run.
     """
+    if (transcript is None) == (batch is None):
+        err.print("[red]give a transcript or --batch FILE, not both[/red]")
+        raise typer.Exit(2)
     detector = _detector(config)
+    source = transcript or batch or "-"
     try:
-        lines = sys.stdin.buffer.readlines() if transcript == "-" else _read_lines(transcript)
+        lines = sys.stdin.buffer if source == "-" else _open_lines(source)
+        if batch is not None:
+            raise typer.Exit(_assess_batch(detector, lines))
         for line in TranscriptAssessor(detector).run(lines):
             sys.stdout.write(line.model_dump_json() + "\n")
     except TranscriptError as e:
-        err.print(f"[red]{transcript}:[/red] {e}", markup=False)
+        err.print(f"[red]{source}:[/red] {e}", markup=False)
         raise typer.Exit(2) from None
 
 
-def _read_lines(path: str) -> list[bytes]:
+def _assess_batch(detector: Detector, lines: Iterable[bytes]) -> int:
+    primed = None
+    if detector.learned is not None and isinstance(detector.learned.encoder, E5Encoder):
+        primed = PrimedEncoder(detector.learned.encoder)
+        detector = detector.with_learned(LearnedTriggers(detector.learned.model, primed))
+    bad = 0
+    for result in assess_batch(detector, lines, primed.prime if primed else None):
+        if "error" in result:
+            bad += 1
+            err.print(f"line {result['line']}: {result['error']}", markup=False)
+        sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
+    return 2 if bad else 0
+
+
+def _open_lines(path: str) -> Iterable[bytes]:
     try:
-        return Path(path).read_bytes().splitlines()
+        return Path(path).open("rb")
     except OSError as e:
         raise TranscriptError(f"cannot read: {e.strerror}") from None
 
@@ -639,18 +672,21 @@ app.add_typer(detection_app, name="detection")
 
 @detection_app.command("train")
 def detection_train(config: ConfigOption = None) -> None:
-    """Retrain the risk model on the shared data's training split; write it beside the policy."""
+    """Retrain the learned triggers and the risk model on the shared data's training
+    split; write both beside the policy (``make train-detection``)."""
     target = config or Settings().baton_config
-    detector = _detector(target, with_model=False)
     try:
-        model = train(detector, [*tickets(), *banking77()])
-    except DataNotFound as e:
+        (trigger_path, triggers), (risk_path, risk) = train_detection(
+            target, Settings().baton_data_dir / "embeddings", os.cpu_count() or 1
+        )
+    except (DataNotFound, ConfigError) as e:
         err.print(f"[red]{e}[/red]")
         raise typer.Exit(2) from None
-    path = model_path(detector.policy, target)
-    save(model, path)
-    out.print(f"wrote {path}: version {model.version}")
-    out.print_json(data=model.metrics)
+    out.print(f"wrote {trigger_path}: version {triggers.version}")
+    for head in triggers.heads:
+        out.print(f"  {head.reason}: threshold {head.threshold:.2f}, {head.metrics}")
+    out.print(f"wrote {risk_path}: version {risk.version}")
+    out.print_json(data=risk.metrics)
 
 
 @detection_app.command("eval")
@@ -661,11 +697,13 @@ def detection_eval(
         Path | None, typer.Option("--output", help="Also write the figures as JSON here.")
     ] = None,
 ) -> None:
-    """Measure the detector on the held-back shared data against a TF-IDF baseline."""
-    detector = _detector(config)
+    """Measure the detector per trigger and language on the held-back shared data,
+    against a TF-IDF baseline trained in the same run (``make eval-detection``)."""
+    target = config or Settings().baton_config
+    detector = _detector(target)
     try:
-        figures = evaluation_report(detector)
-    except DataNotFound as e:
+        figures = evaluate(detector, target, Settings().baton_data_dir / "embeddings")
+    except (DataNotFound, ConfigError) as e:
         err.print(f"[red]{e}[/red]")
         raise typer.Exit(2) from None
     if output is not None:
@@ -676,54 +714,50 @@ def detection_eval(
     _print_evaluation(figures)
 
 
+def _row(table: Table, label: str, key: str, block: dict[str, Any]) -> None:
+    d, b = block["detector"], block["baseline_tfidf"]
+    table.add_row(
+        label,
+        key,
+        str(block.get("positives", d["tp"] + d["fn"])),
+        str(d["n"]),
+        *(f"{d[k]:.2f}" for k in ("recall", "precision", "f1")),
+        f"{d['false_alarm']:.1%}",
+        *(f"{b[k]:.2f}" for k in ("recall", "f1")),
+        f"{b['false_alarm']:.1%}",
+    )
+
+
 def _print_evaluation(figures: dict[str, Any]) -> None:
     table = Table(
-        title=f"Detection on held-back tickets (policy {figures['policy_version']}, "
-        f"model {figures['model_version']})"
+        title=f"Triggers on held-back data (policy {figures['policy_version']}, "
+        f"triggers {figures['trigger_model_version']}, risk {figures['model_version']})"
     )
-    for column in ("language", "decision", "precision", "recall", "F1", "n", "escalation rate"):
-        table.add_column(column)
-    for language in ("en", "de", "all"):
-        block = figures["tickets"][language]
-        for label, key in (("escalate vs high", "escalate"), ("TF-IDF baseline", "baseline_tfidf")):
-            s = block[key]
-            table.add_row(
-                language,
-                label,
-                f"{s['precision']:.2f}",
-                f"{s['recall']:.2f}",
-                f"{s['f1']:.2f}",
-                str(s["n"]),
-                f"{s['rate']:.0%}",
-            )
-        for label, key in (
-            ("severity vs priority", "severity_vs_priority"),
-            ("path vs queue", "path_vs_queue"),
-        ):
-            s = block[key]
-            table.add_row(
-                language,
-                label + " (macro)",
-                f"{s['precision']:.2f}",
-                f"{s['recall']:.2f}",
-                f"{s['f1']:.2f}",
-                str(s["n"]),
-                "",
-            )
+    for column in ("trigger", "data/language", "pos", "n", "recall", "precision", "F1",
+                   "false alarms", "baseline recall", "baseline F1", "baseline false alarms"):
+        table.add_column(column)  # fmt: skip
+    for reason, groups in figures["triggers"].items():
+        for key, block in groups.items():
+            if block["positives"] or block["detector"]["false_alarm"] >= 0.005:
+                _row(table, reason, key, block)
+    for key, block in figures["tickets"].items():
+        pair = {"detector": block["escalate"], "baseline_tfidf": block["baseline_tfidf"]}
+        _row(table, "escalate vs priority", key, pair)
     out.print(table)
-    bank = figures["banking77"]
-    fraud = bank["fraud_reason"]
-    out.print(
-        f"banking77 held-back ({bank['held_back']}): "
-        f"fraud reason precision {fraud['precision']:.2f}, "
-        f"recall {fraud['recall']:.2f}; escalation rate {bank['escalation_rate_all']:.1%} of all "
-        f"traffic, {bank['escalation_rate_routine']:.1%} of routine intents"
-    )
-    cost = figures["cost"]
-    out.print(
-        f"cost: {cost['cpu_us_per_message']} µs CPU per message "
-        f"({cost['messages_per_cpu_second']} messages per CPU second, {cost['messages']} messages)"
-    )
+    for key, s in figures["own_phrasings"].items():
+        out.print(
+            f"own phrasings {key}: recall {s['recall']:.2f}, false alarms {s['false_alarm']:.1%}"
+        )
+    for key, s in figures["transfer"].items():
+        out.print(
+            f"{key}: recall {s['recall']:.2f}, F1 {s['f1']:.2f}, "
+            f"false alarms {s['false_alarm']:.1%}"
+        )
+    rates = ", ".join(f"{k} {v['escalation_rate']:.1%}" for k, v in figures["routine"].items())
+    out.print(f"routine traffic escalates: {rates}")
+    for label, c in figures["cost"].items():
+        out.print(f"cost {label}: p50 {c['p50_ms']} ms, p99 {c['p99_ms']} ms, "
+                  f"{c['messages_per_second']} messages/s on one thread")
 
 
 def main() -> None:

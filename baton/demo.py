@@ -100,7 +100,7 @@ def demo_detector(settings: Settings, speed: float) -> Detector:
     """The configured detector, its policy's durations divided by ``speed``."""
     configured = load_detector(settings.baton_config)
     policy = compressed(configured.policy, speed)
-    return Detector(policy, sentiment_scorers(), configured.risk_model)
+    return Detector(policy, sentiment_scorers(), configured.risk_model, configured.learned)
 
 
 async def play(

@@ -12,16 +12,19 @@ import json
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import ValidationError
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+from baton.embedding import E5Encoder
 from baton.settings import ConfigError, describe, load_policy
 from domain.detector import Detector
 from domain.language import Language
 from domain.policy import EscalationPolicy
 from domain.risk import RiskModel
 from domain.sentiment import LexiconScorer, SentimentScorer
+from domain.triggers import LearnedTriggers, TriggerModel
 
 GERMAN_NEGATIONS = frozenset(
     {"nicht", "kein", "keine", "keinen", "keiner", "keinem", "keines", "nie", "niemals",
@@ -66,28 +69,62 @@ def sentiment_scorers() -> dict[Language, SentimentScorer]:
     }
 
 
-def model_path(policy: EscalationPolicy, policy_file: Path | str) -> Path:
-    """Where the policy's risk model lives: relative paths are beside the policy file."""
-    path = Path(policy.detection.risk.model)
+def beside(policy_file: Path | str, name: str) -> Path:
+    """A file the policy names: relative paths are beside the policy file."""
+    path = Path(name)
     return path if path.is_absolute() else Path(policy_file).parent / path
 
 
-def load_risk_model(path: Path) -> RiskModel:
-    """Read and validate a risk model file; :class:`ConfigError` names what is wrong."""
+def model_path(policy: EscalationPolicy, policy_file: Path | str) -> Path:
+    """Where the policy's risk model lives."""
+    return beside(policy_file, policy.detection.risk.model)
+
+
+M = TypeVar("M", RiskModel, TriggerModel)
+
+
+def _load_model(path: Path, kind: type[M], what: str) -> M:
     try:
-        return RiskModel.model_validate_json(path.read_bytes())
+        return kind.model_validate_json(path.read_bytes())
     except FileNotFoundError:
         raise ConfigError(
-            f"{path}: risk model not found (train one with `baton detection train`)"
+            f"{path}: {what} not found (train it with `baton detection train`)"
         ) from None
     except OSError as err:
         raise ConfigError(f"{path}: {err}") from None
     except ValidationError as err:
-        raise ConfigError(f"{path}: invalid risk model\n{describe(err)}") from None
+        raise ConfigError(f"{path}: invalid {what}\n{describe(err)}") from None
+
+
+def load_risk_model(path: Path) -> RiskModel:
+    """Read and validate a risk model file; :class:`ConfigError` names what is wrong."""
+    return _load_model(path, RiskModel, "risk model")
+
+
+def load_trigger_model(path: Path) -> TriggerModel:
+    """Read and validate a trigger model file; :class:`ConfigError` names what is wrong."""
+    return _load_model(path, TriggerModel, "trigger model")
+
+
+@cache
+def _encoder(max_tokens: int) -> E5Encoder:
+    return E5Encoder(max_tokens)
+
+
+def load_learned(policy: EscalationPolicy, policy_file: Path | str) -> LearnedTriggers | None:
+    """The policy's learned triggers with their encoder, or None where it names none."""
+    if not policy.detection.learned.model:
+        return None
+    path = beside(policy_file, policy.detection.learned.model)
+    model = load_trigger_model(path)
+    try:
+        return LearnedTriggers(model, _encoder(model.max_tokens))
+    except ValueError as err:
+        raise ConfigError(f"{path}: {err}") from None
 
 
 def load_detector(policy_file: Path | str, policy: EscalationPolicy | None = None) -> Detector:
-    """The detector for the policy in ``policy_file`` with its risk model."""
+    """The detector for the policy in ``policy_file`` with its risk and trigger models."""
     policy = policy or load_policy(policy_file)
     model = load_risk_model(model_path(policy, policy_file))
-    return Detector(policy, sentiment_scorers(), model)
+    return Detector(policy, sentiment_scorers(), model, load_learned(policy, policy_file))

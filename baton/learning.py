@@ -207,7 +207,9 @@ def learn(
 def proposed_detector(base: Detector, proposal: LearningProposal) -> Detector:
     """The detector ``proposal`` would run: its thresholds and model over ``base``."""
     policy = with_overrides(base.policy, proposal.version, proposal.overrides())
-    return Detector(policy, base.sentiment_scorers, proposal.model or base.risk_model)
+    return Detector(
+        policy, base.sentiment_scorers, proposal.model or base.risk_model, base.learned
+    )
 
 
 def save(store: CaseStore, proposal: LearningProposal, now: datetime) -> bool:

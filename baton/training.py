@@ -2,7 +2,7 @@
 
 The model is a logistic regression over the detector's named features, so its weights
 say how much each signal counts. Training uses only the training split of the shared
-data (see :mod:`baton.evaluation`); the held-back figures are stored with the model.
+data (see :mod:`baton.datasets`); the held-back figures are stored with the model.
 The learning loop retrains it from documented cases the same way.
 """
 
@@ -10,14 +10,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from baton.evaluation import Example, as_first_message, split
+from baton.datasets import Example, load_all, split
+from baton.detection import beside, model_path, sentiment_scorers
+from baton.embedding import ENCODER_NAME, CachedEncoder, E5Encoder
+from baton.evaluation import as_first_message
+from baton.settings import ConfigError, load_policy
+from baton.trigger_training import SEED, load_spec, train_triggers
+from baton.trigger_training import save as save_triggers
 from domain.detector import Detector
 from domain.risk import RiskModel
 from domain.scores import binary_scores
+from domain.triggers import LearnedTriggers, TriggerModel
 
 REGULARISATION = 1.0
 """Inverse regularisation strength C: moderate, as the tickets are few."""
@@ -107,3 +115,51 @@ def _held_back_metrics(
 def save(model: RiskModel, path: Path) -> None:
     """Write the model as indented JSON (reviewable in a diff)."""
     path.write_text(model.model_dump_json(indent=2) + "\n", encoding="utf-8")
+
+
+TRIGGER_SPEC = "triggers.toml"
+"""The learned triggers' training spec, beside the policy file."""
+RISK_SOURCES = ("bitext", "clinc150", "banking77")
+"""Data sets whose labels say directly whether a human must take over (the tickets'
+priority is an urgency proxy: reported by the evaluation, not trained on)."""
+
+
+def _risk_rows(data: Mapping[str, Sequence[Example]], per_label: int) -> list[Example]:
+    """The risk model's data: held-back rows all (its figures), training rows with
+    every positive and up to ``per_label`` routine examples of each label."""
+    rng = random.Random(SEED)
+    rows: list[Example] = []
+    for source in RISK_SOURCES:
+        routine: dict[str, list[Example]] = {}
+        for e in data[source]:
+            if e.held_back or e.needs_human:
+                rows.append(e)
+            else:
+                routine.setdefault(e.label, []).append(e)
+        for label in sorted(routine):
+            group = routine[label]
+            rows.extend(group if len(group) <= per_label else rng.sample(group, per_label))
+    return rows
+
+
+def train_detection(
+    policy_file: Path, cache: Path, threads: int
+) -> tuple[tuple[Path, TriggerModel], tuple[Path, RiskModel]]:
+    """Train the trigger heads, then the risk model over the detector that runs them;
+    write both where the policy names them. Returns each model with its path."""
+    policy = load_policy(policy_file)
+    if not policy.detection.learned.model:
+        raise ConfigError(f"{policy_file}: detection.learned.model names no trigger model file")
+    spec = load_spec(beside(policy_file, TRIGGER_SPEC))
+    data = load_all()
+    encoder = CachedEncoder(E5Encoder(spec.max_tokens, threads), cache)
+    triggers = train_triggers(encoder, ENCODER_NAME, data, spec)
+    trigger_path = beside(policy_file, policy.detection.learned.model)
+    save_triggers(triggers, trigger_path)
+    detector = Detector(policy, sentiment_scorers(), None, LearnedTriggers(triggers, encoder))
+    rows = _risk_rows(data, spec.routine_per_label)
+    encoder.encode_many([e.text for e in rows])
+    risk = train(detector, rows)
+    risk_path = model_path(policy, policy_file)
+    save(risk, risk_path)
+    return (trigger_path, triggers), (risk_path, risk)

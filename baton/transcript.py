@@ -9,8 +9,9 @@ The detector and config are the worker's; no Temporal server is involved.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -53,6 +54,14 @@ class MessageLine(_Line):
     at: datetime | None = None
 
 
+class Conversation(_Line):
+    """One line of ``baton assess --batch``: a whole conversation."""
+
+    id: Annotated[str, Field(min_length=1, max_length=200)]
+    customer: TranscriptCustomer = TranscriptCustomer()
+    messages: list[MessageLine] = Field(min_length=1)
+
+
 class LineAssessment(BaseModel):
     """What ``baton assess`` prints for one message: the case's standing after it."""
 
@@ -63,13 +72,19 @@ class LineAssessment(BaseModel):
     reasons: list[dict[str, Any]]
 
 
+class ConversationAssessment(LineAssessment):
+    """What ``baton assess --batch`` prints for one conversation: after its last message."""
+
+    id: str
+
+
 class TranscriptAssessor:
     """Feeds a conversation to the detector turn by turn, as the case workflow does."""
 
-    def __init__(self, detector: Detector) -> None:
-        """Assess with ``detector``."""
+    def __init__(self, detector: Detector, customer: TranscriptCustomer | None = None) -> None:
+        """Assess with ``detector`` for ``customer`` (or the transcript's first line's)."""
         self._detector = detector
-        self._customer = TranscriptCustomer()
+        self._customer = customer or TranscriptCustomer()
         self._prior: list[PriorTurn] = []
         self._turns = 0
         self._started: datetime | None = None
@@ -89,6 +104,14 @@ class TranscriptAssessor:
                 continue
             seen_message = True
             yield self._assess(_validate(MessageLine, data, number), number)
+
+    def conversation(self, conversation: Conversation, number: int) -> ConversationAssessment:
+        """The standing after the conversation's last message (line ``number``)."""
+        last = None
+        for message in conversation.messages:
+            last = self._assess(message, number)
+        assert last is not None  # a conversation has one message at least
+        return ConversationAssessment(id=conversation.id, **last.model_dump())
 
     def _assess(self, line: MessageLine, number: int) -> LineAssessment:
         policy = self._detector.policy
@@ -153,3 +176,66 @@ def _validate(model: type[M], data: Any, number: int) -> M:
         return model.model_validate(data)
     except ValidationError as err:
         raise TranscriptError(f"line {number}: invalid {model.__name__}\n{describe(err)}") from None
+
+
+def parse_conversation(raw: bytes | str, number: int) -> Conversation | None:
+    """Line ``number`` of a batch as a conversation (None for a blank line)."""
+    data = _decode(raw, number)
+    return None if data is None else _validate(Conversation, data, number)
+
+
+def assess_batch(
+    detector: Detector,
+    lines: Iterable[bytes | str],
+    prime: Callable[[list[str]], None] | None = None,
+    chunk: int = 64,
+) -> Iterator[dict[str, Any]]:
+    """One result per non-blank line, in input order: the conversation's assessment,
+    or ``{"line": n, "id": ..., "error": ...}`` for a line that cannot be assessed.
+
+    ``prime`` gets each chunk's customer texts first, so an encoder can embed them in
+    one batch (several times faster than one by one)."""
+    numbered = enumerate(lines, start=1)
+    while block := list(islice(numbered, chunk)):
+        parsed: list[tuple[int, bytes | str, Conversation | TranscriptError]] = []
+        for number, raw in block:
+            try:
+                conversation = parse_conversation(raw, number)
+            except TranscriptError as err:
+                parsed.append((number, raw, err))
+                continue
+            if conversation is not None:
+                parsed.append((number, raw, conversation))
+        if prime is not None:
+            prime(
+                [
+                    m.text
+                    for _, _, c in parsed
+                    if isinstance(c, Conversation)
+                    for m in c.messages
+                    if m.author is Author.CUSTOMER
+                ]
+            )
+        for number, raw, item in parsed:
+            yield _assess_one(detector, number, raw, item)
+
+
+def _assess_one(
+    detector: Detector, number: int, raw: bytes | str, item: Conversation | TranscriptError
+) -> dict[str, Any]:
+    try:
+        if isinstance(item, TranscriptError):
+            raise item
+        assessor = TranscriptAssessor(detector, item.customer)
+        return assessor.conversation(item, number).model_dump(mode="json")
+    except TranscriptError as err:
+        return {"line": number, "id": _id_of(raw), "error": str(err)}
+
+
+def _id_of(raw: bytes | str) -> str | None:
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    found = data.get("id") if isinstance(data, dict) else None
+    return found if isinstance(found, str) and len(found) <= 200 else None

@@ -1,9 +1,11 @@
 """Benchmark: how many messages the detector assesses per second on one core.
 
-Pins itself to one CPU, then assesses every real message of the shared data
-(``../shared/data``: support tickets and BANKING77 queries) as a new case's first
-message, and measures the cost per message late in long conversations against early
-in short ones: the detector looks at a bounded window of earlier turns, so once the
+Pins itself to one CPU, then assesses real messages of the shared data
+(``../shared/data``: every data set's held-back split) as a new case's first message,
+with and without the learned stage (the sentence encoder and the trigger heads), and
+prints p50 and p99 per message; then ``baton assess --batch``'s rate in conversations
+per minute; then the cost per message late in long conversations against early in
+short ones: the detector looks at a bounded window of earlier turns, so once the
 window is full the cost per message stays flat however long the conversation runs.
 
     .venv/bin/python bench/detection.py [--rounds 3]
@@ -12,39 +14,71 @@ window is full the cost per message stays flat however long the conversation run
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import statistics
 import time
 from datetime import UTC, datetime, timedelta
 
 from figures import save
 
+from baton.datasets import Example, load_all
 from baton.detection import load_detector
-from baton.evaluation import as_first_message, banking77, tickets
+from baton.embedding import E5Encoder, PrimedEncoder
+from baton.evaluation import cost
 from baton.settings import DEFAULT_CONFIG
+from baton.transcript import assess_batch
 from domain.case import CaseFile
 from domain.detector import Detector
 from domain.models import CaseInput, IncomingMessage
+from domain.triggers import LearnedTriggers
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
 
+def _sample(every: int) -> list[Example]:
+    held = [e for rows in load_all().values() for e in rows if e.held_back]
+    return held[::every]
+
+
 def _throughput(detector: Detector, rounds: int) -> dict[str, float]:
-    examples = [*tickets(), *banking77()]
-    pairs = [as_first_message(e) for e in examples]
-    rates = []
-    for _ in range(rounds):
-        start = time.process_time()
-        for message, context in pairs:
-            detector.assess(message, context)
-        rates.append(len(pairs) / (time.process_time() - start))
-    chars = statistics.fmean(len(e.text) for e in examples)
+    with_learned = cost(detector, _sample(10))
+    without = cost(detector.with_learned(None), _sample(1), repeat=rounds)
     return {
-        "messages": len(pairs),
-        "mean_chars": round(chars),
-        "messages_per_s_one_core": round(statistics.median(rates)),
-        "us_per_message": round(1e6 / statistics.median(rates), 1),
+        "messages_with_learned": with_learned["messages"],
+        "p50_ms_with_learned": with_learned["p50_ms"],
+        "p99_ms_with_learned": with_learned["p99_ms"],
+        "messages_per_s_one_core_with_learned": with_learned["messages_per_second"],
+        "p99_ms_without_learned": without["p99_ms"],
+        "messages_per_s_one_core": without["messages_per_second"],
+        "us_per_message": round(without["mean_ms"] * 1000, 1),
     }
+
+
+def _batch_per_minute(detector: Detector) -> float:
+    """Conversations of three customer turns a minute through ``assess --batch``."""
+    texts = [e.text for e in _sample(20)]
+    lines = [
+        json.dumps(
+            {
+                "id": f"c{i}",
+                "messages": [
+                    {
+                        "author": "customer" if k % 2 == 0 else "ai",
+                        "text": texts[(i + k) % len(texts)],
+                    }
+                    for k in range(5)
+                ],
+            }
+        )
+        for i in range(300)
+    ]
+    assert detector.learned is not None and isinstance(detector.learned.encoder, E5Encoder)
+    primed = PrimedEncoder(detector.learned.encoder)
+    batch = detector.with_learned(LearnedTriggers(detector.learned.model, primed))
+    start = time.perf_counter()
+    results = list(assess_batch(batch, lines, primed.prime))
+    assert len(results) == len(lines) and not any("error" in r for r in results)
+    return round(len(lines) / (time.perf_counter() - start) * 60)
 
 
 def _late_in_conversation(detector: Detector, turns: int, repeat: int = 2000) -> float:
@@ -77,6 +111,9 @@ def main(rounds: int) -> dict[str, object]:
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     detector = load_detector(DEFAULT_CONFIG)
     figures: dict[str, object] = dict(_throughput(detector, rounds))
+    figures["batch_conversations_per_minute_one_core"] = _batch_per_minute(detector)
+    # The window's cost: the learned stage reads the message alone, so it is left out.
+    detector = detector.with_learned(None)
     window = detector.policy.detection.sentiment.window
     figures["us_per_message_turn_3"] = round(_late_in_conversation(detector, 2), 1)
     # Turn 2 * window + 1: the window of earlier customer turns is full from here on.

@@ -56,6 +56,9 @@ class Verdict(BaseModel):
     """The message's compound sentiment -1..1 (None for messages not assessed)."""
     policy_version: str = ""
     model_version: str | None = None
+    """The risk model's version."""
+    trigger_model_version: str | None = None
+    """The learned triggers' version (None where none was loaded)."""
 
 
 def hit(

@@ -27,6 +27,7 @@ from domain.signals import (
     ratio,
     repetition,
 )
+from domain.triggers import LearnedTriggers
 
 SIGNAL_FEATURES = (
     "sentiment_negativity",
@@ -50,16 +51,23 @@ class Detector:
         policy: EscalationPolicy,
         sentiment: Mapping[Language, SentimentScorer],
         risk_model: RiskModel | None = None,
+        learned: LearnedTriggers | None = None,
     ) -> None:
-        """Compile the policy's phrase tables once; analysers cover every language."""
+        """Compile the policy's phrase tables once; analysers cover every language;
+        ``learned`` (the trigger heads and their encoder) decides beside the phrases."""
         self.policy = policy
         self.risk_model = risk_model
+        self.learned = learned
         self._sentiment = sentiment
         rules = policy.detection
         self._keywords = PhraseMatcher(rules.keywords.values())
         self._keyword_reasons = {name for table in rules.keywords.values() for name in table}
         self._profanity = PhraseMatcher(rules.intensity.profanity.values())
         self._topics = PhraseMatcher(rules.complexity.topics.values())
+
+    def with_learned(self, learned: LearnedTriggers | None) -> Detector:
+        """This detector with other learned triggers (another encoder, or none)."""
+        return Detector(self.policy, self._sentiment, self.risk_model, learned)
 
     @property
     def sentiment_scorers(self) -> Mapping[Language, SentimentScorer]:
@@ -81,7 +89,8 @@ class Detector:
 
     def feature_names(self) -> list[str]:
         """Every feature this policy can produce, in a stable order."""
-        return sorted(self._keyword_reasons | set(SIGNAL_FEATURES))
+        learned = {h.reason for h in self.learned.model.heads} if self.learned else set()
+        return sorted(self._keyword_reasons | learned | set(SIGNAL_FEATURES))
 
     def _signals(
         self, message: IncomingMessage, context: DetectionContext
@@ -91,6 +100,7 @@ class Detector:
         found = _Findings(self.policy)
         self._keyword_hits(text, found)
         compound = self._sentiment_hits(text, context, found)
+        self._learned_hits(text, context, found)
         self._intensity_hit(text, found)
         self._repetition_hit(text, context, found)
         self._complexity_hit(text, context, found)
@@ -119,6 +129,7 @@ class Detector:
             sentiment=None if compound is None else round(compound, 4),
             policy_version=self.policy.version,
             model_version=self.risk_model.version if self.risk_model else None,
+            trigger_model_version=self.learned.model.version if self.learned else None,
         )
 
     # ------------------------------------------------------------------ signals
@@ -126,6 +137,16 @@ class Detector:
         for name, phrase in sorted(self._keywords.find(text).items()):
             found.features[name] = 1.0
             found.fire(name, 1.0, f"phrase {phrase!r}")
+
+    def _learned_hits(self, text: str, context: DetectionContext, found: _Findings) -> None:
+        # A phrase or the lexicon that fired already decided (one hit per reason); the
+        # head's score still goes to the risk model's features.
+        if self.learned is None or not self.learned.model.applies(context.language):
+            return
+        for score in self.learned.scores(text, context.language):
+            found.features[score.reason] = max(found.features.get(score.reason, 0.0), score.score)
+            if score.fired:
+                found.fire(score.reason, score.score, score.evidence, score.threshold)
 
     def _sentiment_hits(self, text: str, context: DetectionContext, found: _Findings) -> float:
         rules = self.policy.detection.sentiment
@@ -265,9 +286,14 @@ class _Findings:
         self.topic_path: str | None = None
 
     def fire(self, name: str, score: float, evidence: str, threshold: float | None = None) -> None:
-        # A reason the policy does not configure is switched off.
-        if name in self.policy.reasons:
+        # A reason the policy does not configure is switched off; the first signal to
+        # fire a reason explains it (phrases before the lexicon before the heads).
+        if name in self.policy.reasons and not self.has(name):
             self.hits.append(hit(self.policy, name, evidence, score, threshold))
+
+    def has(self, name: str) -> bool:
+        """Has reason ``name`` fired already?"""
+        return any(h.name == name for h in self.hits)
 
     def routed_hits(self) -> list[ReasonHit]:
         """The hits, with default-path reasons sent to the path of the named topics."""

@@ -227,6 +227,14 @@ class RiskRules(_Strict):
     """Probability at or above which ``predicted_risk`` fires."""
 
 
+class LearnedRules(_Strict):
+    """The learned triggers: heads over a sentence embedding, beside the phrases."""
+
+    model: Annotated[str, Field(max_length=300)] = ""
+    """The trigger model file, relative to the policy file (written by ``baton detection
+    train``); empty: phrases and signals only."""
+
+
 class Detection(_Strict):
     """Detection thresholds and phrase tables (``domain.detector`` applies them)."""
 
@@ -240,6 +248,7 @@ class Detection(_Strict):
     complexity: ComplexityRules = ComplexityRules()
     long_conversation: LongConversationRules = LongConversationRules()
     risk: RiskRules = RiskRules()
+    learned: LearnedRules = LearnedRules()
     topic_paths: dict[Name, Name] = {}
     """topic -> path: a reason configured for the default path goes to the path of the
     products or systems the customer names instead (an urgent VPN problem to IT)."""

@@ -33,6 +33,11 @@ class Scores:
         return 2 * p * r / (p + r) if p + r else 0.0
 
     @property
+    def false_alarm(self) -> float:
+        """Share of real negatives predicted positive."""
+        return self.fp / (self.fp + self.tn) if self.fp + self.tn else 0.0
+
+    @property
     def rate(self) -> float:
         """Share predicted positive."""
         n = self.tp + self.fp + self.fn + self.tn
@@ -45,6 +50,7 @@ class Scores:
             "recall": round(self.recall, 3),
             "f1": round(self.f1, 3),
             "rate": round(self.rate, 3),
+            "false_alarm": round(self.false_alarm, 4),
             "n": self.tp + self.fp + self.fn + self.tn,
             "tp": self.tp,
             "fp": self.fp,

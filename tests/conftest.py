@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
 from baton.client import BatonClient
-from baton.detection import load_risk_model, model_path, sentiment_scorers
+from baton.detection import load_learned, load_risk_model, model_path, sentiment_scorers
 from baton.directory import DirectoryStore
 from baton.notify.deliverer import Deliverer
 from baton.sandbox import workflow_runner
@@ -32,16 +33,23 @@ from domain.detector import Detector
 from domain.directory import directory_from_policy
 from domain.models import CaseInput, CaseView, IncomingMessage, ResolveRequest
 from domain.policy import EscalationPolicy
+from domain.triggers import LearnedTriggers
 from tests.servers import free_port
 from worker import create_worker
 from workflows import search_attributes
 from workflows.case import CaseWorkflow, workflow_id_for
 
 
+@cache
+def shipped_learned() -> LearnedTriggers | None:
+    """The shipped trigger model with its encoder, loaded once per test process."""
+    return load_learned(load_policy(DEFAULT_CONFIG), DEFAULT_CONFIG)
+
+
 def detector_for(policy: EscalationPolicy) -> Detector:
-    """The production detector (lexicons, shipped risk model) applying ``policy``."""
+    """The production detector (lexicons, shipped risk and trigger models) applying ``policy``."""
     model = load_risk_model(model_path(policy, DEFAULT_CONFIG))
-    return Detector(policy, sentiment_scorers(), model)
+    return Detector(policy, sentiment_scorers(), model, shipped_learned())
 
 
 @pytest.fixture(scope="session")

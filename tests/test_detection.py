@@ -319,13 +319,17 @@ def test_risk_score_combines_signals_and_names_its_model(detector: Detector) -> 
     calm = _assess(detector, "How do I update my address?")
     storm = _assess(
         detector,
-        "URGENT!!! Our whole system is down, this is a disaster and a security breach!",
+        "This is a scam, my money is gone and nobody helps! Get me someone NOW!!!",
     )
     assert 0.0 <= calm.risk < storm.risk <= 1.0
     assert storm.model_version == detector.risk_model.version  # type: ignore[union-attr]
+    assert storm.trigger_model_version == detector.learned.model.version  # type: ignore[union-attr]
     [risk] = [h for h in storm.hits if h.name == "predicted_risk"]
     assert risk.threshold == detector.policy.detection.risk.threshold
     assert "model risk-" in risk.evidence
+    # The heads' scores are among its features, even where a head did not fire.
+    drivers = risk.evidence.split("; ")[-1]
+    assert {"fraud", "explicit_human_request"} & {d.split(" +")[0] for d in drivers.split(", ")}
 
 
 def test_a_reason_missing_from_the_policy_is_switched_off(detector: Detector) -> None:

@@ -2,12 +2,15 @@
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import urllib.request
 from pathlib import Path
+
+import pytest
 
 from baton.client import BatonClient
 from baton.settings import DEFAULT_CONFIG, PROJECT_ROOT, Settings
@@ -117,6 +120,26 @@ def test_bad_config_stops_the_worker_naming_the_key(worker_env, tmp_path: Path) 
     result = _refused_start(worker_env | {"BATON_CONFIG": str(bad)})
     assert "timers.accept_timeout.medium" in result.stderr
     assert not (Path(worker_env["BATON_DATA_DIR"]) / "temporal.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "trigger model not found"),
+        (b'{"version": "x", "heads": [', "invalid trigger model"),
+        (b"\x00\xff garbage", "invalid trigger model"),
+    ],
+)
+def test_a_missing_or_corrupt_trigger_model_stops_the_worker_naming_the_file(
+    worker_env, tmp_path: Path, content: bytes | None, message: str
+) -> None:
+    for name in ("escalation.toml", "risk-model.json"):
+        shutil.copy(DEFAULT_CONFIG.parent / name, tmp_path / name)
+    model = tmp_path / "trigger-model.json"
+    if content is not None:
+        model.write_bytes(content)
+    result = _refused_start(worker_env | {"BATON_CONFIG": str(tmp_path / "escalation.toml")})
+    assert f"{model}: {message}" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_too_few_workflow_task_slots_stop_the_worker(worker_env) -> None:
