@@ -415,9 +415,11 @@ def config_check(
         err.print(str(e), style="red", markup=False)
         raise typer.Exit(2) from None
     model = detector.risk_model.version if detector.risk_model else "none"
+    triggers = detector.learned.model.version if detector.learned else "none"
     connected = [n for n, c in config.channels.items() if c.connected]
     text = (
-        f"{target}: valid, version {detector.policy.version}, risk model {model}\n"
+        f"{target}: valid, version {detector.policy.version}, risk model {model}, "
+        f"trigger model {triggers}\n"
         f"{settings.baton_notifications}: valid, {len(config.channels)} channel(s), "
         f"connected: {', '.join(connected) or 'none'}; templates render"
     )
@@ -425,6 +427,7 @@ def config_check(
         "policy": str(target),
         "version": detector.policy.version,
         "risk_model": model,
+        "trigger_model": triggers,
         "notifications": str(settings.baton_notifications),
         "channels": sorted(config.channels),
         "connected": connected,

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from baton.client import BatonClient
+from baton.client import BatonClient, CaseRequestRejected
 from baton.detection import load_detector, sentiment_scorers
 from baton.directory import DirectoryStore
 from baton.notify.setup import load_deliverer
@@ -157,7 +157,7 @@ async def _do(client: BatonClient, p: Progress, step: _Step, n: int, speed: floa
     elif step.wait is not None:
         await _sleep_watching(client, p, step.wait.total_seconds() / speed)
     elif step.accept is not None:
-        await client.accept(case_id, await _offered_agent(client, p))
+        await _accept_offer(client, p)
     elif step.consult is not None:
         await client.consult_answer(case_id, step.by, step.consult, step.answer)
     elif step.resolve is not None:
@@ -177,6 +177,18 @@ async def _sleep_watching(client: BatonClient, p: Progress, seconds: float) -> N
     while (left := until - loop.time()) > 0:
         await asyncio.sleep(min(left, 0.5))
         p.show(await client.case(p.case_id))
+
+
+async def _accept_offer(client: BatonClient, p: Progress, attempts: int = 3) -> None:
+    """Accept as whoever holds the offer; at a compressed speed the offer may move on
+    between reading it and accepting it, as it would for a slow agent: ask again."""
+    for attempt in range(attempts):
+        try:
+            await client.accept(p.case_id, await _offered_agent(client, p))
+            return
+        except CaseRequestRejected:
+            if attempt == attempts - 1:
+                raise
 
 
 async def _offered_agent(client: BatonClient, p: Progress) -> str:

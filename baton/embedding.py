@@ -45,6 +45,8 @@ class E5Encoder:
 
     def head(self, text: str) -> str:
         """The start of ``text`` that fits ``max_tokens`` (cut at a word boundary)."""
+        # A lone surrogate (JSON can carry one) has no UTF-8 form: the engine needs one.
+        text = text.encode("utf-8", "replace").decode("utf-8")
         cut = " ".join(text.split())[: self.max_tokens * 6]
         while cut and self._model.token_count(cut, True) > self.max_tokens:
             shorter = cut[: max(1, int(len(cut) * 0.8))]

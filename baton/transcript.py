@@ -227,7 +227,8 @@ def _assess_one(
         if isinstance(item, TranscriptError):
             raise item
         assessor = TranscriptAssessor(detector, item.customer)
-        return assessor.conversation(item, number).model_dump(mode="json")
+        result = assessor.conversation(item, number).model_dump(mode="json")
+        return {"id": result.pop("id"), **result}
     except TranscriptError as err:
         return {"line": number, "id": _id_of(raw), "error": str(err)}
 

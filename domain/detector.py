@@ -2,9 +2,10 @@
 
 It reads the message and a bounded window of the conversation (so its cost does not
 grow with the conversation's length), compares each signal with the thresholds in the
-policy, and combines all signals into one predictive risk score with the trained model.
-Sentiment analysers and the risk model are handed in by the adapters that load them
-(``baton.detection``); everything here is pure.
+policy, asks the learned trigger heads (``domain.triggers``) beside the phrase rules,
+and combines all signals into one predictive risk score with the trained model.
+Sentiment analysers, the sentence encoder and both models are handed in by the
+adapters that load them (``baton.detection``); everything here is pure.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from domain.signals import (
     ratio,
     repetition,
 )
+from domain.states import EscalationLevel
 from domain.triggers import LearnedTriggers
 
 SIGNAL_FEATURES = (
@@ -260,7 +262,9 @@ class Detector:
             return 0.0
         rules = self.policy.detection.risk
         risk = self.risk_model.probability(found.features)
-        if risk >= rules.threshold:
+        # The risk model speaks where no single reason brings a human in already.
+        covered = any(h.level >= EscalationLevel.TAKEOVER for h in found.hits)
+        if risk >= rules.threshold and not covered:
             drivers = ", ".join(
                 f"{name} +{weight:.2f}" for name, weight in self.risk_model.drivers(found.features)
             )

@@ -53,5 +53,5 @@ class RiskModel(BaseModel):
             (name, w * features.get(name, 0.0))
             for name, w in zip(self.features, self.coefficients, strict=True)
         ]
-        positive = [c for c in contributions if c[1] > 0]
+        positive = [c for c in contributions if c[1] >= 0.005]  # what rounds to +0.00 is noise
         return sorted(positive, key=lambda c: (-c[1], c[0]))[:top]

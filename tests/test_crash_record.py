@@ -47,8 +47,9 @@ def _config(tmp_path: Path, receiver: WebhookReceiver) -> dict[str, str]:
     soon) and notifications that all go to the receiver."""
     policy = DEFAULT_CONFIG.read_text()
     policy = policy.replace('start_to_close = "PT30S"', 'start_to_close = "PT5S"', 1)
-    model = DEFAULT_CONFIG.parent / "risk-model.json"
-    policy = policy.replace('model = "risk-model.json"', f'model = "{model}"', 1)
+    for name in ("risk-model.json", "trigger-model.json"):
+        model = DEFAULT_CONFIG.parent / name
+        policy = policy.replace(f'model = "{name}"', f'model = "{model}"', 1)
     (tmp_path / "escalation.toml").write_text(policy)
     templates = DEFAULT_CONFIG.parent / "templates"
     notifications = NOTIFICATIONS.format(templates=templates, url=receiver.url("/hook"))

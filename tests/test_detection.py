@@ -316,20 +316,25 @@ def test_ai_and_agent_messages_are_not_assessed(detector: Detector) -> None:
 
 
 def test_risk_score_combines_signals_and_names_its_model(detector: Detector) -> None:
+    text = "This is a scam, my money is gone and nobody helps!"
     calm = _assess(detector, "How do I update my address?")
-    storm = _assess(
-        detector,
-        "This is a scam, my money is gone and nobody helps! Get me someone NOW!!!",
-    )
+    storm = _assess(detector, text)
     assert 0.0 <= calm.risk < storm.risk <= 1.0
     assert storm.model_version == detector.risk_model.version  # type: ignore[union-attr]
     assert storm.trigger_model_version == detector.learned.model.version  # type: ignore[union-attr]
-    [risk] = [h for h in storm.hits if h.name == "predicted_risk"]
+    # A reason that brings a human in already covers the case: the risk stays silent.
+    assert "fraud" in {h.name for h in storm.hits}
+    assert "predicted_risk" not in {h.name for h in storm.hits}
+    # Where no reason fires (fraud switched off here), the heads' scores still count.
+    reasons = {k: v for k, v in detector.policy.reasons.items() if k != "fraud"}
+    keywords = {lang: {r: p for r, p in t.items() if r != "fraud"}
+                for lang, t in detector.policy.detection.keywords.items()}  # fmt: skip
+    detection = detector.policy.detection.model_copy(update={"keywords": keywords})
+    policy = detector.policy.model_copy(update={"reasons": reasons, "detection": detection})
+    quiet = Detector(policy, sentiment_scorers(), detector.risk_model, detector.learned)
+    [risk] = [h for h in _assess(quiet, text).hits if h.name == "predicted_risk"]
     assert risk.threshold == detector.policy.detection.risk.threshold
-    assert "model risk-" in risk.evidence
-    # The heads' scores are among its features, even where a head did not fire.
-    drivers = risk.evidence.split("; ")[-1]
-    assert {"fraud", "explicit_human_request"} & {d.split(" +")[0] for d in drivers.split(", ")}
+    assert "model risk-" in risk.evidence and "fraud +" in risk.evidence
 
 
 def test_a_reason_missing_from_the_policy_is_switched_off(detector: Detector) -> None:
@@ -356,6 +361,7 @@ def test_a_reason_missing_from_the_policy_is_switched_off(detector: Detector) ->
         "a" * 100_000,
         "fraud " * 20_000,
         " \u200b\u200d ",
+        "half a pair \ud83d of surrogates",  # JSON may carry one; UTF-8 cannot
     ],
 )
 @pytest.mark.parametrize("language", ["en", "de"])
