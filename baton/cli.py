@@ -736,17 +736,23 @@ def _print_evaluation(figures: dict[str, Any]) -> None:
         title=f"Triggers on held-back data (policy {figures['policy_version']}, "
         f"triggers {figures['trigger_model_version']}, risk {figures['model_version']})"
     )
-    for column in ("trigger", "data/language", "pos", "n", "recall", "precision", "F1",
-                   "false alarms", "baseline recall", "baseline F1", "baseline false alarms"):
-        table.add_column(column)  # fmt: skip
+    table.caption = "R recall, P precision, FA false alarms; base: the TF-IDF baseline"
+    for column in ("trigger", "data/lang"):
+        table.add_column(column, no_wrap=True)
+    for column in ("pos", "n", "R", "P", "F1", "FA", "base R", "base F1", "base FA"):
+        table.add_column(column, justify="right")
+    quiet: list[str] = []
     for reason, groups in figures["triggers"].items():
         for key, block in groups.items():
-            if block["positives"] or block["detector"]["false_alarm"] >= 0.005:
+            if block["positives"]:
                 _row(table, reason, key, block)
+            elif block["detector"]["false_alarm"] >= 0.005:
+                quiet.append(f"{reason} {key} {block['detector']['false_alarm']:.1%}")
     for key, block in figures["tickets"].items():
         pair = {"detector": block["escalate"], "baseline_tfidf": block["baseline_tfidf"]}
-        _row(table, "escalate vs priority", key, pair)
-    out.print(table)
+        _row(table, "escalate/priority", key, pair)
+    Console(width=max(out.width, 130)).print(table)  # ten figures a row: never squeezed
+    out.print("fires on data that labels no such trigger: " + ", ".join(quiet))
     for key, s in figures["own_phrasings"].items():
         out.print(
             f"own phrasings {key}: recall {s['recall']:.2f}, false alarms {s['false_alarm']:.1%}"
