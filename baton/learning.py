@@ -27,6 +27,7 @@ from domain.learning import (
     HeldBackScores,
     LabelledCase,
     LearningProposal,
+    head_tunables,
     needed_a_human,
     product_feedback,
     propose_threshold,
@@ -164,6 +165,13 @@ def learn(
             case.features["risk"] = scorer.probability(case.features)
     policy = detector.policy
     thresholds = [propose_threshold(t, threshold_value(policy, t.key), training) for t in TUNABLES]
+    if detector.learned is not None:
+        overrides = policy.detection.learned.thresholds
+        heads = head_tunables(h.reason for h in detector.learned.model.heads)
+        thresholds += [
+            propose_threshold(t, detector.learned.threshold(t.feature, overrides), training)
+            for t in heads
+        ]
     digest = hashlib.sha256(
         "|".join(
             [policy.version, model.version if model else "-"]

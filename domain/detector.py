@@ -145,7 +145,8 @@ class Detector:
         # head's score still goes to the risk model's features.
         if self.learned is None or not self.learned.model.applies(context.language):
             return
-        for score in self.learned.scores(text, context.language):
+        thresholds = self.policy.detection.learned.thresholds
+        for score in self.learned.scores(text, context.language, thresholds):
             found.features[score.reason] = max(found.features.get(score.reason, 0.0), score.score)
             if score.fired:
                 found.fire(score.reason, score.score, score.evidence, score.threshold)

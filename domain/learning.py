@@ -136,6 +136,18 @@ TUNABLES = (
 )
 
 
+HEAD_THRESHOLDS = "detection.learned.thresholds"
+"""Where the policy keeps its overrides of the learned heads' thresholds."""
+
+
+def head_tunables(reasons: Iterable[str]) -> tuple[Tunable, ...]:
+    """One tunable per learned head: the score (its feature) at which it fires."""
+    candidates = tuple(round(0.05 * i, 2) for i in range(1, 20))
+    return tuple(
+        Tunable(f"{HEAD_THRESHOLDS}.{r}", r, candidates, _same, _same) for r in sorted(reasons)
+    )
+
+
 class LabelledCase(BaseModel):
     """One documented case as the learning loop sees it: features, label, split."""
 
@@ -269,7 +281,7 @@ def with_overrides(
         node = data
         for part in path:
             node = node[part]
-        if leaf not in node:
+        if leaf not in node and ".".join(path) != HEAD_THRESHOLDS:
             raise ValueError(f"{key} is not a threshold of the policy")
         node[leaf] = value
     data["version"] = f"{policy.version}@{version}"

@@ -233,6 +233,9 @@ class LearnedRules(_Strict):
     model: Annotated[str, Field(max_length=300)] = ""
     """The trigger model file, relative to the policy file (written by ``baton detection
     train``); empty: phrases and signals only."""
+    thresholds: dict[Name, Annotated[float, Field(gt=0.0, lt=1.0)]] = {}
+    """reason -> the score at which its head fires, over the one it was trained with
+    (a learning proposal moves them on documented cases)."""
 
 
 class Detection(_Strict):

@@ -14,7 +14,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -136,9 +136,14 @@ class TriggerModel(BaseModel):
         return any(language in h.languages for h in self.heads)
 
     def scores(
-        self, embedding: Sequence[float], text: str, language: Language
+        self,
+        embedding: Sequence[float],
+        text: str,
+        language: Language,
+        thresholds: Mapping[str, float] | None = None,
     ) -> list[TriggerScore]:
-        """Each head's score for a message in ``language``, with its evidence."""
+        """Each head's score for a message in ``language``, with its evidence, against
+        its trained threshold or the one ``thresholds`` gives its reason."""
         if len(embedding) != self.dimensions:
             raise ValueError(f"embedding has {len(embedding)} dimensions, not {self.dimensions}")
         words = words_of(text)
@@ -147,22 +152,30 @@ class TriggerModel(BaseModel):
             if language not in head.languages:
                 continue
             score = head.probability(embedding, words)
+            threshold = (thresholds or {}).get(head.reason, head.threshold)
             # Evidence costs a pass over the prototypes: only a firing head needs it.
             evidence = (
-                self._evidence(head, score, embedding, words) if score >= head.threshold else ""
+                self._evidence(head, score, threshold, embedding, words)
+                if score >= threshold
+                else ""
             )
             result.append(
                 TriggerScore(
-                    reason=head.reason, score=score, threshold=head.threshold, evidence=evidence
+                    reason=head.reason, score=score, threshold=threshold, evidence=evidence
                 )
             )
         return result
 
     def _evidence(
-        self, head: TriggerHead, score: float, embedding: Sequence[float], words: set[str]
+        self,
+        head: TriggerHead,
+        score: float,
+        threshold: float,
+        embedding: Sequence[float],
+        words: set[str],
     ) -> str:
-        relation = "at or above" if score >= head.threshold else "below"
-        parts = [f"model {self.version}: {score:.2f} {relation} {head.threshold:.2f}"]
+        relation = "at or above" if score >= threshold else "below"
+        parts = [f"model {self.version}: {score:.2f} {relation} {threshold:.2f}"]
         weighing = head.weighing_words(words)
         if weighing:
             parts.append("words " + ", ".join(f"{w!r} +{v:.2f}" for w, v in weighing))
@@ -208,6 +221,13 @@ class LearnedTriggers:
         self.model = model
         self.encoder = encoder
 
-    def scores(self, text: str, language: Language) -> list[TriggerScore]:
-        """Every head's score for ``text`` in ``language``."""
-        return self.model.scores(self.encoder.encode(text), text, language)
+    def scores(
+        self, text: str, language: Language, thresholds: Mapping[str, float] | None = None
+    ) -> list[TriggerScore]:
+        """Every head's score for ``text`` in ``language`` (see :meth:`TriggerModel.scores`)."""
+        return self.model.scores(self.encoder.encode(text), text, language, thresholds)
+
+    def threshold(self, reason: str, thresholds: Mapping[str, float] | None = None) -> float:
+        """Where ``reason``'s head fires: ``thresholds``' value, or its trained one."""
+        trained = next(h.threshold for h in self.model.heads if h.reason == reason)
+        return (thresholds or {}).get(reason, trained)

@@ -23,10 +23,12 @@ from baton import learning
 from baton.client import BatonClient
 from baton.schedules import ensure_learning_schedule
 from baton.store import CaseStore, LearningProposalRow
+from domain.detector import Detector
 from domain.learning import (
     TUNABLES,
     LabelledCase,
     LearningOutcome,
+    head_tunables,
     needed_a_human,
     product_feedback,
     propose_threshold,
@@ -277,6 +279,30 @@ def test_a_threshold_moves_only_with_enough_evidence(policy: EscalationPolicy) -
     assert stricter.proposed < -0.5 and stricter.proposed <= -0.6
     few = propose_threshold(sentiment, current, missed[:2] + calm)
     assert few.proposed == current and "fewer than" in few.why
+
+
+def test_a_learned_head_fires_where_documented_cases_say_it_should(
+    detector: Detector,
+) -> None:
+    # Cases that needed a human scored 0.15 on the fraud head, below its trained
+    # threshold; routine ones scored 0.01: the loop proposes firing from 0.15.
+    [fraud] = head_tunables(["fraud"])
+    assert fraud.key == "detection.learned.thresholds.fraud"
+    trained = detector.learned.threshold("fraud")  # type: ignore[union-attr]
+    assert trained > 0.15
+    cases = [
+        LabelledCase(case_id=f"x{i}", features={"fraud": score}, needs_human=label, held_back=False)
+        for i in range(6)
+        for score, label in ((0.15, True), (0.01, False))
+    ]
+    change = propose_threshold(fraud, trained, cases)
+    assert change.proposed == 0.15 and change.f1_proposed == 1.0
+    # Applied, the detector's head fires from there; the evidence names the new value.
+    moved = with_overrides(detector.policy, "learn-x", {change.key: change.proposed})
+    assert moved.detection.learned.thresholds == {"fraud": 0.15}
+    assert detector.learned.threshold("fraud", moved.detection.learned.thresholds) == 0.15  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="less than 1"):
+        with_overrides(detector.policy, "learn-x", {change.key: 1.0})
 
 
 def test_labels_follow_the_follow_up(policy: EscalationPolicy) -> None:

@@ -102,3 +102,13 @@ def test_one_head_per_reason_and_embeddings_of_the_right_size() -> None:
         _model(_head(), _head())
     with pytest.raises(ValueError, match="4 dimensions, not 3"):
         _model().scores([0.0] * 4, "x", Language.EN)
+
+
+def test_a_threshold_given_for_a_reason_replaces_the_trained_one() -> None:
+    embedding = [0.5, 0.0, 0.0]  # 0.5 on the head: below its 0.6
+    [trained] = _model().scores(embedding, "x", Language.EN)
+    [moved] = _model().scores(embedding, "x", Language.EN, {"fraud": 0.4})
+    assert not trained.fired and moved.fired and moved.threshold == 0.4
+    assert "0.50 at or above 0.40" in moved.evidence
+    [other] = _model().scores(embedding, "x", Language.EN, {"legal_threat": 0.1})
+    assert not other.fired and other.threshold == 0.6
