@@ -754,6 +754,9 @@ def _print_evaluation(figures: dict[str, Any]) -> None:
     Console(width=max(out.width, 130)).print(table)  # ten figures a row: never squeezed
     out.print("fires on data that labels no such trigger: " + ", ".join(quiet))
     for key, s in figures["own_phrasings"].items():
+        if key.startswith("routine/"):
+            out.print(f"own phrasings {key}: {s['escalation_rate']:.0%} of {s['n']} escalate")
+            continue
         out.print(
             f"own phrasings {key}: recall {s['recall']:.2f}, false alarms {s['false_alarm']:.1%}"
         )

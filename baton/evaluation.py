@@ -166,17 +166,21 @@ def own_phrasings(path: Path = OWN_PHRASINGS) -> list[Example]:
 
 
 def _own_report(detector: Detector, reasons: Sequence[str]) -> dict[str, object]:
+    """Per trigger and language on the project's own phrasings, and how often their
+    routine messages escalate."""
     rows = own_phrasings()
     verdicts = {id(e): assess(detector, e) for e in rows}
     result: dict[str, object] = {}
-    for reason in reasons:
-        for language in Language:
-            group = [e for e in rows if e.language is language]
+    for language in Language:
+        group = [e for e in rows if e.language is language]
+        for reason in reasons:
             truth = [reason in e.triggers for e in group]
-            if not any(truth):
-                continue
-            fired = [any(h.name == reason for h in verdicts[id(e)].hits) for e in group]
-            result[f"{reason}/{language.value}"] = _figures(truth, fired)
+            if any(truth):
+                fired = [any(h.name == reason for h in verdicts[id(e)].hits) for e in group]
+                result[f"{reason}/{language.value}"] = _figures(truth, fired)
+        routine = [e for e in group if not e.triggers]
+        rate = sum(escalates(verdicts[id(e)]) for e in routine) / len(routine)
+        result[f"routine/{language.value}"] = {"escalation_rate": round(rate, 3), "n": len(routine)}
     return result
 
 

@@ -157,6 +157,8 @@ def test_triggers_meet_their_targets_on_held_back_data(evaluation: dict[str, Any
     own = [evaluation["own_phrasings"][f"explicit_human_request/{lang}"] for lang in ("en", "de")]
     assert sum(s["tp"] for s in own) / sum(s["tp"] + s["fn"] for s in own) >= 0.9
     assert all(s["recall"] >= 0.85 and s["false_alarm"] == 0 for s in own)
+    for language in ("en", "de"):  # routine questions written for this project
+        assert evaluation["own_phrasings"][f"routine/{language}"]["escalation_rate"] <= 0.1
     transfer = evaluation["transfer"]["explicit_human_request: without bitext, on bitext"]
     assert transfer["recall"] >= 0.9
     for key, routine in evaluation["routine"].items():
