@@ -4,7 +4,7 @@ Never copied into the project (the licences allow evaluation, not redistribution
 each file is read where it lies and split by a fixed rule on each text's digest, so
 the training split and the held-back split never mix, run after run. Each example
 carries the triggers its label means (a data set's README says which labels need a
-human); a trigger no data set labels is left to its phrase rules.
+human); a trigger no shared data set labels learns from the project's own seeds.
 """
 
 from __future__ import annotations

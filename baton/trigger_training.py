@@ -3,8 +3,9 @@
 One logistic regression per trigger over the message's sentence embedding and a few
 hundred words picked by chi-squared, with balanced classes and every data set counting
 the same. Its threshold comes from out-of-fold scores on the training split, so the
-held-back split stays unseen until ``baton detection eval``. The same code retrains
-from documented cases in the learning loop (:func:`fit_head`).
+held-back split stays unseen until ``baton detection eval``, which also refits heads
+with :func:`fit_head` to measure them on a source they never saw. On documented cases
+the learning loop moves the heads' thresholds (``domain.learning.head_tunables``).
 """
 
 from __future__ import annotations
