@@ -11,10 +11,13 @@ message with and without the learned stage.
 
 from __future__ import annotations
 
+import csv
+import os
 import statistics
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from baton.datasets import LOADERS, SEEDS, DataNotFound, Example, load_all, shared_data, split
 from baton.settings import ConfigError
@@ -61,7 +64,7 @@ def escalates(verdict: Verdict) -> bool:
     return any(h.level >= EscalationLevel.TAKEOVER for h in verdict.hits)
 
 
-def _baseline(rows: Sequence[Example], reason: str) -> object:
+def _baseline(rows: Sequence[Example], labels: Sequence[bool]) -> Any:
     """The plain baseline: logistic regression on TF-IDF of the same training rows."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -71,8 +74,14 @@ def _baseline(rows: Sequence[Example], reason: str) -> object:
         TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=1),
         LogisticRegression(class_weight="balanced", max_iter=2000),
     )
-    model.fit([e.text for e in rows], [reason in e.triggers for e in rows])
-    return model
+    return model.fit([e.text for e in rows], list(labels))
+
+
+def _trigger_baseline(
+    reason: str, training: TrainingSpec, data: Mapping[str, Sequence[Example]]
+) -> Any:
+    rows = training_rows(reason, training.triggers[reason], data, training.routine_per_label)
+    return _baseline(rows, [reason in e.triggers for e in rows])
 
 
 def _figures(truth: Sequence[bool], predicted: Sequence[bool]) -> dict[str, float | int]:
@@ -92,13 +101,13 @@ def _trigger_report(
     reason: str,
     groups: Mapping[str, Sequence[Example]],
     verdicts: Mapping[int, Verdict],
-    baseline: object,
+    baseline: Any,
 ) -> dict[str, object]:
     result: dict[str, object] = {}
     for key, rows in sorted(groups.items()):
         truth = [reason in e.triggers for e in rows]
         fired = [any(h.name == reason for h in verdicts[id(e)].hits) for e in rows]
-        base = [bool(p) for p in baseline.predict([e.text for e in rows])]  # type: ignore[attr-defined]
+        base = [bool(p) for p in baseline.predict([e.text for e in rows])]
         result[key] = {
             "positives": sum(truth),
             "detector": _figures(truth, fired),
@@ -149,8 +158,6 @@ def _head_figures(
 
 def own_phrasings(path: Path = OWN_PHRASINGS) -> list[Example]:
     """The project's own phrasings (``bench/own_phrasings.csv``: text, language, trigger)."""
-    import csv
-
     with path.open(encoding="utf-8", newline="") as f:
         return [
             Example(
@@ -203,17 +210,10 @@ def _tickets(
     data: Mapping[str, Sequence[Example]],
 ) -> dict[str, object]:
     """Escalate against high (and critical) priority, with a TF-IDF baseline on priority."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-
     result: dict[str, object] = {}
     for source in ("tickets", "tickets_de5"):
         training, _ = split(data[source])
-        baseline = make_pipeline(
-            TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2)),
-            LogisticRegression(class_weight="balanced", max_iter=2000),
-        ).fit([e.text for e in training], [e.needs_human for e in training])
+        baseline = _baseline(training, [e.needs_human for e in training])
         for key in sorted(k for k in groups if k.startswith(f"{source}/")):
             rows = groups[key]
             truth = [e.needs_human for e in rows]
@@ -274,10 +274,7 @@ def report(
             reason,
             groups,
             verdicts,
-            _baseline(
-                training_rows(reason, training.triggers[reason], data, training.routine_per_label),
-                reason,
-            ),
+            _trigger_baseline(reason, training, data),
         )
         for reason in reasons
     }
@@ -299,8 +296,6 @@ def evaluate(detector: Detector, policy_file: Path, cache: Path) -> dict[str, ob
     """The whole evaluation of ``detector`` (the worker's, from ``policy_file``): the
     held-back figures with cached embeddings, then the cost per message on this thread
     with and without the learned stage."""
-    import os
-
     from baton.detection import beside
     from baton.embedding import CachedEncoder, E5Encoder
     from baton.training import TRIGGER_SPEC
