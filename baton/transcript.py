@@ -3,7 +3,9 @@
 A transcript is JSON Lines: an optional first line ``{"customer": {"tier": "vip",
 "language": "de"}}``, then one message a line, ``{"author": "customer"|"ai"|"agent",
 "text": "...", "amount": 1200.0}`` (``amount`` optional, ``at`` an optional ISO time).
-The detector and config are the worker's; no Temporal server is involved.
+``baton assess --batch`` reads one whole conversation a line (``{"id": ..., "customer":
+{...}, "messages": [...]}``) and prints the standing after its last message, in input
+order. The detector and config are the worker's; no Temporal server is involved.
 """
 
 from __future__ import annotations
