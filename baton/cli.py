@@ -24,9 +24,8 @@ from temporalio.service import RPCError
 
 from baton import codec_cli, learning_cli, records_cli, report_cli
 from baton.client import BatonClient, CaseAlreadyExists, CaseNotFound, CaseRequestRejected
-from baton.detection import load_detector, sentiment_scorers
+from baton.detection import for_batches, load_detector, sentiment_scorers
 from baton.directory import DirectoryError, DirectoryStore, read_directory
-from baton.embedding import E5Encoder, PrimedEncoder
 from baton.evaluation import DataNotFound, evaluate
 from baton.logging import configure_logging
 from baton.notify.setup import load_checked
@@ -38,7 +37,6 @@ from domain.detector import Detector
 from domain.directory import Agent, Presence
 from domain.models import Author, CaseView, Channel, CustomerTier, Language, wire_schemas
 from domain.states import CaseState
-from domain.triggers import LearnedTriggers
 
 T = TypeVar("T")
 
@@ -649,12 +647,9 @@ def assess(
 
 
 def _assess_batch(detector: Detector, lines: Iterable[bytes]) -> int:
-    primed = None
-    if detector.learned is not None and isinstance(detector.learned.encoder, E5Encoder):
-        primed = PrimedEncoder(detector.learned.encoder)
-        detector = detector.with_learned(LearnedTriggers(detector.learned.model, primed))
+    detector, prime = for_batches(detector)
     bad = 0
-    for result in assess_batch(detector, lines, primed.prime if primed else None):
+    for result in assess_batch(detector, lines, prime):
         if "error" in result:
             bad += 1
             err.print(f"line {result['line']}: {result['error']}", markup=False)

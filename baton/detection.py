@@ -9,6 +9,7 @@ model is the JSON file the policy names, resolved beside the policy file.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import TypeVar
 from pydantic import ValidationError
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from baton.embedding import E5Encoder
+from baton.embedding import E5Encoder, PrimedEncoder
 from baton.settings import ConfigError, describe, load_policy
 from domain.detector import Detector
 from domain.language import Language
@@ -121,6 +122,15 @@ def load_learned(policy: EscalationPolicy, policy_file: Path | str) -> LearnedTr
         return LearnedTriggers(model, _encoder(model.max_tokens))
     except ValueError as err:
         raise ConfigError(f"{path}: {err}") from None
+
+
+def for_batches(detector: Detector) -> tuple[Detector, Callable[[list[str]], None] | None]:
+    """``detector`` with an encoder that embeds each batch's texts in one go, and the
+    call that hands it a batch (None where nothing is embedded)."""
+    if detector.learned is None or not isinstance(detector.learned.encoder, E5Encoder):
+        return detector, None
+    primed = PrimedEncoder(detector.learned.encoder)
+    return detector.with_learned(LearnedTriggers(detector.learned.model, primed)), primed.prime
 
 
 def load_detector(policy_file: Path | str, policy: EscalationPolicy | None = None) -> Detector:

@@ -21,12 +21,11 @@ from baton.settings import ConfigError
 
 ENCODER_NAME = "multilingual-e5-small-q4"
 """The model the trigger heads were trained on; a trigger model names it."""
-QUERY_PREFIX = "query: "
-"""e5's prefix for symmetric tasks such as classification."""
 
 
 class E5Encoder:
-    """Encodes texts into 384 L2-normalised floats (``query:`` mode)."""
+    """Encodes texts into 384 L2-normalised floats (e5's ``query:`` mode, the one for
+    symmetric tasks such as classification)."""
 
     def __init__(self, max_tokens: int, threads: int = 1) -> None:
         """Load the bundled model (one thread serves a worker; training may use more);
@@ -109,7 +108,9 @@ class CachedEncoder:
             self._vectors.update({k: r for (k, _), r in zip(chunk, rows, strict=True)})
         if len(missing) >= 32:  # a handful of new texts is not worth rewriting the file
             self._save()
-        return np.stack([self._vectors[k] for k in keys]) if keys else np.zeros((0, 384))
+        if not keys:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.stack([self._vectors[k] for k in keys])
 
     def _save(self) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)

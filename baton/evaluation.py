@@ -309,7 +309,7 @@ def evaluate(detector: Detector, policy_file: Path, cache: Path) -> dict[str, ob
     )
     cached = detector.with_learned(LearnedTriggers(detector.learned.model, encoder))
     figures = report(cached, training, encoder)
-    sample = [e for e in own_phrasings()] + [
+    sample = own_phrasings() + [
         e for rows in load_all().values() for e in rows if e.held_back
     ][::40]
     plain = detector.with_learned(None)

@@ -20,7 +20,7 @@ from baton.detection import beside, model_path, sentiment_scorers
 from baton.embedding import ENCODER_NAME, CachedEncoder, E5Encoder
 from baton.evaluation import as_first_message
 from baton.settings import ConfigError, load_policy
-from baton.trigger_training import SEED, load_spec, train_triggers
+from baton.trigger_training import SEED, capped, load_spec, train_triggers
 from baton.trigger_training import save as save_triggers
 from domain.detector import Detector
 from domain.risk import RiskModel
@@ -125,20 +125,13 @@ priority is an urgency proxy: reported by the evaluation, not trained on)."""
 
 
 def _risk_rows(data: Mapping[str, Sequence[Example]], per_label: int) -> list[Example]:
-    """The risk model's data: held-back rows all (its figures), training rows with
-    every positive and up to ``per_label`` routine examples of each label."""
+    """The risk model's data: held-back rows all (its figures), and the training split
+    :func:`capped` per data set."""
     rng = random.Random(SEED)
     rows: list[Example] = []
     for source in RISK_SOURCES:
-        routine: dict[str, list[Example]] = {}
-        for e in data[source]:
-            if e.held_back or e.needs_human:
-                rows.append(e)
-            else:
-                routine.setdefault(e.label, []).append(e)
-        for label in sorted(routine):
-            group = routine[label]
-            rows.extend(group if len(group) <= per_label else rng.sample(group, per_label))
+        training, held_back = split(data[source])
+        rows += held_back + capped(training, lambda e: e.needs_human, per_label, rng)
     return rows
 
 

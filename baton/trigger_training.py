@@ -14,7 +14,7 @@ import json
 import random
 import tomllib
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Literal, Protocol
 
@@ -87,26 +87,38 @@ def load_spec(path: Path) -> TrainingSpec:
         raise ConfigError(f"{path}: invalid training spec\n{describe(err)}") from None
 
 
+def capped(
+    examples: Iterable[Example],
+    positive: Callable[[Example], bool],
+    per_label: int,
+    rng: random.Random,
+) -> list[Example]:
+    """Every positive example, then up to ``per_label`` of the others of each label (so
+    no big routine intent dominates); ``per_label`` 0 keeps them all."""
+    rows: list[Example] = []
+    routine: dict[str, list[Example]] = defaultdict(list)
+    for e in examples:
+        if positive(e):
+            rows.append(e)
+        else:
+            routine[e.label].append(e)
+    for label in sorted(routine):
+        group = routine[label]
+        keep = per_label == 0 or len(group) <= per_label
+        rows.extend(group if keep else rng.sample(group, per_label))
+    return rows
+
+
 def training_rows(
     reason: str, spec: TriggerSpec, data: Mapping[str, Sequence[Example]], per_label: int
 ) -> list[Example]:
-    """The training split of the trigger's data sets: every positive, and up to
-    ``per_label`` routine examples of each label (so no big routine intent dominates)."""
+    """The training split of the trigger's data sets, :func:`capped` per data set."""
     rng = random.Random(SEED)
     rows: list[Example] = []
     for source in spec.sources:
-        routine: dict[str, list[Example]] = defaultdict(list)
-        for e in data[source]:
-            if e.held_back:
-                continue
-            if reason in e.triggers:
-                rows.append(e)
-            else:
-                routine[e.label].append(e)
-        for label in sorted(routine):
-            group = routine[label]
-            keep = source in spec.keep_all or len(group) <= per_label
-            rows.extend(group if keep else rng.sample(group, per_label))
+        cap = 0 if source in spec.keep_all else per_label
+        training = (e for e in data[source] if not e.held_back)
+        rows += capped(training, lambda e: reason in e.triggers, cap, rng)
     return rows
 
 

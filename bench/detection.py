@@ -22,15 +22,13 @@ from datetime import UTC, datetime, timedelta
 from figures import save
 
 from baton.datasets import Example, load_all
-from baton.detection import load_detector
-from baton.embedding import E5Encoder, PrimedEncoder
+from baton.detection import for_batches, load_detector
 from baton.evaluation import cost
 from baton.settings import DEFAULT_CONFIG
 from baton.transcript import assess_batch
 from domain.case import CaseFile
 from domain.detector import Detector
 from domain.models import CaseInput, IncomingMessage
-from domain.triggers import LearnedTriggers
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
@@ -72,11 +70,10 @@ def _batch_per_minute(detector: Detector) -> float:
         )
         for i in range(300)
     ]
-    assert detector.learned is not None and isinstance(detector.learned.encoder, E5Encoder)
-    primed = PrimedEncoder(detector.learned.encoder)
-    batch = detector.with_learned(LearnedTriggers(detector.learned.model, primed))
+    batch, prime = for_batches(detector)
+    assert prime is not None, "the shipped policy names a trigger model"
     start = time.perf_counter()
-    results = list(assess_batch(batch, lines, primed.prime))
+    results = list(assess_batch(batch, lines, prime))
     assert len(results) == len(lines) and not any("error" in r for r in results)
     return round(len(lines) / (time.perf_counter() - start) * 60)
 
