@@ -102,7 +102,6 @@ def create_worker(
             policy_activities.load_policy,
             detection.assess_message,
             notifications.deliver_notifications,
-            notifications.notify,
             records.document_case,
             records.customer_history,
             routing.reserve_agent,

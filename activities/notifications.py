@@ -6,11 +6,11 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from baton.notify.deliverer import Deliverer, DeliveriesPending
-from domain.models import DeliveryReport, Notification, NotificationBatch
+from domain.models import DeliveryReport, NotificationBatch
 
 
 class NotificationActivities:
-    """``deliver_notifications`` (and the older one-at-a-time ``notify``)."""
+    """``deliver_notifications``: a change's notifications, delivered together."""
 
     def __init__(self, deliverer: Deliverer) -> None:
         """Deliver through ``deliverer``."""
@@ -29,12 +29,6 @@ class NotificationActivities:
             raise ApplicationError(str(err), type="DeliveriesPending") from None
         _count(report)
         return report
-
-    @activity.defn(name="notify")
-    async def notify(self, notification: Notification) -> bool:
-        """One notification (cases started before ``deliver_notifications``)."""
-        await self.deliver_notifications(NotificationBatch(notifications=[notification]))
-        return True
 
 
 def _count(report: DeliveryReport) -> None:

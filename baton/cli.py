@@ -13,6 +13,7 @@ import os
 import sys
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
+from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -52,6 +53,22 @@ app.add_typer(learning_cli.learning_app, name="learning")
 
 out = Console()
 err = Console(stderr=True)
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        out.print(f"baton {metadata.version('baton')}", markup=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="The release."),
+    ] = False,
+) -> None:
+    """Baton: the escalation engine for customer service."""
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 

@@ -456,15 +456,12 @@ class CaseFile:
             return None
         return CustomerHistoryRequest(customer_id=v.customer.id, case_id=v.case_id)
 
-    def set_earlier_cases(
-        self, cases: list[EarlierCase], now: datetime, link_repeats: bool = True
-    ) -> list[Notification]:
+    def set_earlier_cases(self, cases: list[EarlierCase], now: datetime) -> list[Notification]:
         """Keep the customer's earlier cases; the handoff package shows them. A recent
         human resolution on the same path that did not hold counts as a reopen; the
         latest earlier case on the same path within the repeat window is linked."""
         self.view.earlier_cases = cases
-        if link_repeats:
-            self._link_repeat(cases)
+        self._link_repeat(cases)
         window = self.policy.routing.reopen_window
         for earlier in cases:
             recent = earlier.resolved_at is not None and now - earlier.resolved_at <= window

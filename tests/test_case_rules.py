@@ -340,9 +340,6 @@ def test_an_earlier_case_on_the_same_path_within_the_window_is_a_repeat(
     lonely = open_case(policy)
     lonely.set_earlier_cases([earlier("C-older", window + timedelta(days=1), path)], at(1))
     assert (lonely.view.repeat_of, lonely.view.repeat_number) == (None, 0)
-    unpatched = open_case(policy)  # a case replaying from before the link existed
-    unpatched.set_earlier_cases([earlier("C-in-window", timedelta(days=2), path)], at(1), False)
-    assert unpatched.view.repeat_of is None
 
 
 def test_follow_up_reminder_then_deadline_marks_fields_missing(policy: EscalationPolicy) -> None:

@@ -155,7 +155,7 @@ async def test_customer_inactivity_resets_when_the_customer_answers(
 async def test_a_later_deadline_keeps_the_running_timer(
     on, time_env, policy: EscalationPolicy
 ) -> None:
-    """Patch kept-timers: a reply that pushes the inactivity deadline later does not
+    """A reply that pushes the inactivity deadline later does not
     cancel the running timer; its early wake changes nothing, the deadline still holds."""
     inactivity = policy.timers.customer_inactivity
     async with on() as case:

@@ -4,6 +4,7 @@ import asyncio
 import json
 import shutil
 import sys
+import tomllib
 from pathlib import Path
 
 from baton.client import BatonClient
@@ -239,3 +240,9 @@ async def test_schema_prints_the_wire_contract(cli_env) -> None:
     assert code == 0 and json.loads(out)["$defs"]["Author"]["enum"] == ["customer", "ai", "agent"]
     code, _, err = await _baton(cli_env, "schema", "Nope")
     assert code == 2 and "CaseInput" in err
+
+
+async def test_version_is_the_release_in_pyproject(cli_env) -> None:
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    code, out, _ = await _baton(cli_env, "--version")
+    assert (code, out.strip()) == (0, f"baton {project['project']['version']}")

@@ -1,10 +1,10 @@
 """Determinism: histories of cases in every state replay without non-determinism.
 
 Two sources: histories this test produces now, and the stored corpus in
-``tests/histories/`` (recorded from earlier code), which guards every change to the
-workflow's logic: a change that is not behind ``workflow.patched`` fails here.
-Set ``BATON_RECORD_HISTORIES=1`` to refresh the whole corpus from the current code, or
-``BATON_RECORD_HISTORIES=name,...`` to record only new scenarios.
+``tests/histories/`` (recorded with release 0.1.0 and later), which guards every
+change to the workflow's logic: a change that is not behind ``workflow.patched`` fails
+here (docs/versioning.md). ``BATON_RECORD_HISTORIES=name,...`` records new scenarios;
+recordings already in the corpus stay as they are.
 """
 
 import json
@@ -60,9 +60,9 @@ async def _scenario(env: WorkflowEnvironment, name: str, case: CaseDriver) -> No
         await case.say("Let me check that for you.", author="ai")
         await case.say("I asked already: where is my refund for order 1234")
         await case.say("This is TERRIBLE!!! Your portal is down and I am furious.")
-    elif name == "directory_routing":
+    elif name == "offer_expired":  # anna lets the offer lapse: ben's turn
         await case.say("I want to talk to a human")
-        await env.sleep(timedelta(minutes=6))  # anna's offer expires: ben's turn
+        await env.sleep(timedelta(minutes=6))
         await case.accept("ben")
         await case.resolve("ben", escalation_necessary=True)
     elif name == "notification_failure":  # nobody has an endpoint: every delivery fails
@@ -72,7 +72,7 @@ async def _scenario(env: WorkflowEnvironment, name: str, case: CaseDriver) -> No
     elif name == "repeat_escalation":  # the store holds this customer's earlier case
         await case.say("talk to a human")
         assert (await case.view()).repeat_of == "C-earlier"
-    elif name == "lean_history":  # patch lean-history: a documentation window runs out
+    elif name == "documentation_window":  # a window runs out before the next change
         await case.say("Where is my parcel?")
         await case.say("Let me check the tracking for you.", author="ai")
         await env.sleep(timedelta(seconds=3))
@@ -80,7 +80,7 @@ async def _scenario(env: WorkflowEnvironment, name: str, case: CaseDriver) -> No
         agent = (await case.view()).offered_to or ""
         await case.accept(agent)
         await case.resolve(agent, escalation_necessary=True, root_cause="other")
-    elif name == "local_decisions":  # patch local-decisions: markers, not activities
+    elif name == "closed_documented":  # a documented resolution closes at once
         await case.say("Where is my parcel?")
         await case.say("Let me check the tracking for you.", author="ai")
         await case.say("I want to talk to a human")
@@ -89,12 +89,19 @@ async def _scenario(env: WorkflowEnvironment, name: str, case: CaseDriver) -> No
         await case.accept(agent)
         await case.resolve(agent, escalation_necessary=True, root_cause="other")
         await env.sleep(timedelta(days=1, minutes=1))
-    elif name == "kept_timers":  # patch kept-timers: timers that wake the case early
+    elif name == "customer_inactive":  # a kept timer wakes the case before its deadline
         await case.say("hello")
         await case.say("Hi! What can I do for you?", author="ai")
         await env.sleep(timedelta(hours=6))
         await case.say("Are you still there?", author="ai")
         await case.handle.result()
+    elif name == "consult":  # level 1: an expert answers, the AI keeps the case
+        await case.say("Feature request: an export to SAP")
+        assert (await case.view()).consulted == ["innovation_request"]
+        await case.handle.execute_update(
+            CaseWorkflow.consult_answer,
+            {"by": "lena", "reason": "innovation_request", "answer": "On the Q3 roadmap"},
+        )
     elif name == "escalation_chain":
         await case.say("talk to a human")
         await env.sleep(timedelta(minutes=12))
@@ -112,12 +119,13 @@ SCENARIOS = [
     "abandoned",
     "escalation_chain",
     "detected_signals",
-    "directory_routing",
+    "offer_expired",
     "notification_failure",
     "repeat_escalation",
-    "lean_history",
-    "local_decisions",
-    "kept_timers",
+    "documentation_window",
+    "closed_documented",
+    "customer_inactive",
+    "consult",
 ]
 
 
@@ -162,15 +170,16 @@ def _nowhere(store: CaseStore) -> Deliverer:
 
 
 def _recording(name: str) -> bool:
-    # "1" refreshes every scenario; a comma-separated list records only those (new
-    # scenarios), keeping the older recordings that guard against unpatched changes.
+    # Only the scenarios named: the recordings already kept guard against unpatched
+    # changes, so they are never overwritten by the code they are meant to check.
     wanted = os.environ.get("BATON_RECORD_HISTORIES", "")
-    return wanted == "1" or name in wanted.split(",")
+    return name in wanted.split(",") and not (CORPUS / f"{name}.json").exists()
 
 
 async def test_stored_corpus_replays() -> None:
     files = sorted(CORPUS.glob("*.json"))
-    assert {f.stem for f in files} >= set(SCENARIOS), "record the corpus: BATON_RECORD_HISTORIES=1"
+    missing = set(SCENARIOS) - {f.stem for f in files}
+    assert not missing, f"record them: BATON_RECORD_HISTORIES={','.join(sorted(missing))}"
     records = [json.loads(f.read_text()) for f in files]
     histories = [WorkflowHistory.from_json(r["workflow_id"], r["history"]) for r in records]
     await _replay(histories)

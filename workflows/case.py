@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -66,47 +66,6 @@ Command = Callable[[datetime], list["Notification"]]
 A = TypeVar("A")
 """An activity's one argument."""
 
-DIRECTORY_ROUTING = "directory-routing"
-"""Patch id: cases started from here on route through the directory (routing activity);
-cases started earlier keep the policy's agent lists (replayed by tests/histories)."""
-
-NOTIFICATION_DELIVERY = "notification-delivery"
-"""Patch id: the notifications of one change go out together through
-``deliver_notifications`` and failures that retrying cannot fix are recorded on the case;
-earlier histories sent each one through ``notify`` (replayed by tests/histories)."""
-
-SLA_BREACH_ATTRIBUTE = "sla-breach-attribute"
-"""Patch id: cases keep the ``SlaBreaches`` search attribute current (earlier histories
-never upserted it)."""
-
-REPEAT_ESCALATIONS = "repeat-escalations"
-"""Patch id: at the first handoff the case links the customer's earlier case on the same
-path within the repeat window (earlier histories never linked one)."""
-
-LEAN_HISTORY = "lean-history"
-"""Patch id: changes within ``limits.documentation_window`` are documented together
-(transitions and the close at once), search attributes are upserted once per workflow
-task, and the first handoff looks up the customer's earlier cases while the agent is
-reserved; earlier histories did each on its own. A history that has it has every
-earlier one, so it is checked first and stands in for them (each patch check costs a
-marker and a search attribute upsert)."""
-
-LOCAL_DECISIONS = "local-decisions"
-"""Patch id: the policy load, detection, the customer's earlier cases, the agent's
-reservation, the directory's assignments and the case record first run as local
-activities, one at a time, inside the workflow task (a marker each instead of three
-events and a workflow task of their own); earlier histories ran them as regular
-activities. Notifications stay regular activities: a slow channel must not hold the
-case's workflow task. Stands in for :data:`LEAN_HISTORY`."""
-
-KEPT_TIMERS = "kept-timers"
-"""Patch id: a timer already running for a deadline that is due no later than the
-nearest one is kept rather than cancelled and started again (a message pushes the
-customer's inactivity deadline later each time: the timer wakes the case early, which
-ignores a deadline not yet due and sleeps again), and the timer running at the end of a
-run is left to lapse. Earlier histories cancelled and restarted it at each change. The
-newest patch, standing in for :data:`LOCAL_DECISIONS`."""
-
 LOCAL_FAILURES = (ActivityError, ApplicationError, TemporalTimeoutError)
 """How a local activity's last attempt fails (the SDK raises its cause unwrapped)."""
 
@@ -149,14 +108,11 @@ class CaseWorkflow:
         self._taken = 0  # ... and taken out of it
         self._messages_this_run = 0  # recorded or refused, by signal or update
         self._routing_busy = False  # a routing activity is in flight
-        self._lean = False  # patch LEAN_HISTORY: batched documentation and upserts
-        self._local = False  # patch LOCAL_DECISIONS: decisions as local activities
-        self._kept_timers = False  # patch KEPT_TIMERS: an earlier timer keeps running
         # One local activity at a time: the SDK resolves concurrent ones in another
         # order on replay than it ran them (temporalio/sdk-python#1578).
         self._local_lane = asyncio.Lock()
         self._local_streak = 0  # local activities since the last regular one
-        self._attributes_stale = False  # lean: search attributes to upsert this task
+        self._attributes_stale = False  # search attributes to upsert this workflow task
         self._documented_milestone: tuple[CaseState, int] | None = None
 
     # ------------------------------------------------------------------ run
@@ -170,12 +126,9 @@ class CaseWorkflow:
                 type="InvalidCase",
                 non_retryable=True,
             )
-        self._kept_timers = workflow.patched(KEPT_TIMERS)
-        self._local = self._kept_timers or workflow.patched(LOCAL_DECISIONS)
-        self._lean = self._local or workflow.patched(LEAN_HISTORY)
         self._file = await self._open(case)
         self._documented_milestone = self._milestone()
-        tasks = [asyncio.create_task(self._flush_search_attributes())] if self._lean else []
+        tasks = [asyncio.create_task(self._flush_search_attributes())]
         self._publish([])
         if self._outbox:
             self._send(list(self._outbox.values()))
@@ -224,21 +177,19 @@ class CaseWorkflow:
             file = CaseFile.open(case, policy, workflow.now())
         except CaseRuleViolation as err:
             raise ApplicationError(str(err), type="InvalidCase", non_retryable=True) from None
-        if self._patched(DIRECTORY_ROUTING):
-            file.view.routing = RoutingMode.DIRECTORY
+        file.view.routing = RoutingMode.DIRECTORY
         self._collect(file)
         return file
 
     async def _load_policy(self) -> EscalationPolicy:
-        if self._local:
-            with contextlib.suppress(*LOCAL_FAILURES):  # retried as a regular one below
-                return await workflow.execute_local_activity_method(
-                    PolicyActivities.load_policy,
-                    schedule_to_start_timeout=POLICY_LOAD_QUEUE,
-                    start_to_close_timeout=POLICY_LOAD_TIMEOUT,
-                    retry_policy=RetryPolicy(maximum_attempts=2),
-                    summary="load escalation policy",
-                )
+        with contextlib.suppress(*LOCAL_FAILURES):  # retried as a regular one below
+            return await workflow.execute_local_activity_method(
+                PolicyActivities.load_policy,
+                schedule_to_start_timeout=POLICY_LOAD_QUEUE,
+                start_to_close_timeout=POLICY_LOAD_TIMEOUT,
+                retry_policy=RetryPolicy(maximum_attempts=2),
+                summary="load escalation policy",
+            )
         return await workflow.execute_activity_method(
             PolicyActivities.load_policy,
             start_to_close_timeout=POLICY_LOAD_TIMEOUT,
@@ -249,31 +200,32 @@ class CaseWorkflow:
     async def _locally_first(
         self, activity: Callable[[Any, A], Any], arg: A, retry: RetryPolicy, summary: str
     ) -> Any:
-        """Run an activity of the case's own path: for :data:`LOCAL_DECISIONS` first as a
-        local activity in the lane, falling back to a regular activity with ``retry``
-        when its attempts are spent or no local slot of the worker frees within
-        ``local_schedule_to_start``, so neither an outage nor a busy worker holds the
-        workflow task. Past
+        """Run an activity of the case's own path (policy, detection, earlier cases,
+        reservation, assignments, record) first as a local activity in the lane: a
+        marker in the history instead of three events and a workflow task of its own.
+        It falls back to a regular activity with ``retry`` when its attempts are spent
+        or no local slot of the worker frees within ``local_schedule_to_start``, so
+        neither an outage nor a busy worker holds the workflow task. Past
         ``local_per_workflow_task`` local activities in a row one runs as a regular
         activity: its result comes in a new task, so a burst of messages never chains
         more into one task than it can finish before the server's timeout. (A count
-        of the workflow's own, not of tasks: where a task ends differs on replay.)"""
+        of the workflow's own, not of tasks: where a task ends differs on replay.)
+        Notifications never come here: a slow channel must not hold the workflow task."""
         timeouts = self._case.policy.activities
-        if self._local:
-            async with self._local_lane:
-                if self._local_streak < timeouts.local_per_workflow_task:
-                    self._local_streak += 1
-                    with contextlib.suppress(*LOCAL_FAILURES):  # then a regular one below
-                        return await workflow.execute_local_activity_method(
-                            activity,
-                            arg,
-                            schedule_to_start_timeout=timeouts.local_schedule_to_start,
-                            start_to_close_timeout=timeouts.local_start_to_close,
-                            retry_policy=RetryPolicy(maximum_attempts=timeouts.local_attempts),
-                            summary=summary,
-                        )
-                else:
-                    self._local_streak = 0
+        async with self._local_lane:
+            if self._local_streak < timeouts.local_per_workflow_task:
+                self._local_streak += 1
+                with contextlib.suppress(*LOCAL_FAILURES):  # then a regular one below
+                    return await workflow.execute_local_activity_method(
+                        activity,
+                        arg,
+                        schedule_to_start_timeout=timeouts.local_schedule_to_start,
+                        start_to_close_timeout=timeouts.local_start_to_close,
+                        retry_policy=RetryPolicy(maximum_attempts=timeouts.local_attempts),
+                        summary=summary,
+                    )
+            else:
+                self._local_streak = 0
         return await workflow.execute_activity_method(
             activity,
             arg,
@@ -281,10 +233,6 @@ class CaseWorkflow:
             retry_policy=retry,
             summary=summary,
         )
-
-    def _patched(self, patch_id: str) -> bool:
-        """An earlier patch: implied by :data:`LEAN_HISTORY`, checked only without it."""
-        return self._lean or workflow.patched(patch_id)
 
     @property
     def _case(self) -> CaseFile:
@@ -316,24 +264,23 @@ class CaseWorkflow:
                 change.cancel()
             if timer is not None and timer.done() and armed is not None:
                 due, timer, armed = armed, None, None
-                # Under KEPT_TIMERS the deadline may have moved on: then nothing is due.
+                # A kept timer may wake the case before its deadline: then nothing is due.
                 self._apply(lambda now, name=due.name: self._case.deadline_due(name, now))  # type: ignore[misc]
         self._drop_timer(timer)
         return False
 
-    def _keeps(self, armed: Deadline | None, nearest: Deadline | None) -> bool:
-        """KEPT_TIMERS: the running timer wakes the case no later than ``nearest`` is due."""
-        return (
-            self._kept_timers
-            and armed is not None
-            and nearest is not None
-            and armed.at <= nearest.at
-        )
+    @staticmethod
+    def _keeps(armed: Deadline | None, nearest: Deadline | None) -> bool:
+        """The running timer wakes the case no later than ``nearest`` is due, so it is
+        kept: each message pushes the customer's inactivity deadline later, and a
+        cancelled and restarted timer is two more events in the history."""
+        return armed is not None and nearest is not None and armed.at <= nearest.at
 
-    def _drop_timer(self, timer: asyncio.Task[None] | None, cancel: bool = False) -> None:
-        """Stop waiting on ``timer``; at a run's end KEPT_TIMERS lets it lapse unrecorded
+    @staticmethod
+    def _drop_timer(timer: asyncio.Task[None] | None, cancel: bool = False) -> None:
+        """Stop waiting on ``timer``; at a run's end it is left to lapse unrecorded
         (a cancellation is one more event in the history)."""
-        if timer is not None and (cancel or not self._kept_timers):
+        if timer is not None and cancel:
             timer.cancel()
 
     async def _sleep_until(self, deadline: Deadline) -> None:
@@ -344,7 +291,7 @@ class CaseWorkflow:
     def _history_is_long(self) -> bool:
         info = workflow.info()
         limits = self._case.policy.limits
-        if self._local and self._messages_this_run >= limits.continue_as_new_after_messages:
+        if self._messages_this_run >= limits.continue_as_new_after_messages:
             return True  # replaying the run must fit in one workflow task
         return (
             info.is_continue_as_new_suggested()
@@ -597,14 +544,11 @@ class CaseWorkflow:
             self._send(new)
 
     def _upsert_search_attributes(self) -> None:
-        if self._lean:  # once per workflow task, by _flush_search_attributes
-            self._attributes_stale = True
-            return
-        self._upsert_now()
+        self._attributes_stale = True  # once per workflow task, by _flush_search_attributes
 
     async def _flush_search_attributes(self) -> None:
-        """Lean histories: one upsert for all the changes of a workflow task (the
-        condition is checked once every coroutine of the task has run)."""
+        """One upsert for all the changes of a workflow task (the condition is checked
+        once every coroutine of the task has run)."""
         while True:
             await workflow.wait_condition(lambda: self._attributes_stale)
             self._attributes_stale = False
@@ -613,10 +557,7 @@ class CaseWorkflow:
     def _upsert_now(self) -> None:
         current = self._case.search_attributes()
         updates: list[SearchAttributeUpdate[Any]] = []
-        with_breaches = self._patched(SLA_BREACH_ATTRIBUTE)
         for key in sa.ALL:
-            if key is sa.SLA_BREACHES and not with_breaches:
-                continue
             value = current[key.name]
             if self._search_attributes.get(key.name) != value:
                 updates.append(_sa_update(key, value))
@@ -637,14 +578,7 @@ class CaseWorkflow:
 
     # ------------------------------------------------------ side effects
     def _send(self, notifications: list[Notification]) -> None:
-        if self._patched(NOTIFICATION_DELIVERY):
-            self._start(self._deliver_batch(notifications))
-        else:
-            for notification in notifications:
-                self._start(self._deliver(notification))
-
-    def _start(self, delivery: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(delivery)
+        task = asyncio.create_task(self._deliver_batch(notifications))
         self._deliveries.add(task)
         task.add_done_callback(self._deliveries.discard)
 
@@ -666,21 +600,6 @@ class CaseWorkflow:
         finally:
             for notification in notifications:
                 self._outbox.pop(notification.key, None)
-
-    async def _deliver(self, notification: Notification) -> None:
-        try:
-            await workflow.execute_activity_method(
-                NotificationActivities.notify,
-                notification,
-                start_to_close_timeout=self._case.policy.activities.start_to_close,
-                retry_policy=self._side_effect_retry(),
-                summary=f"notify {notification.recipient_kind} {notification.recipient}: "
-                f"{notification.event}",
-            )
-        except ActivityError as err:
-            workflow.logger.error("notification %s failed: %s", notification.key, err.cause or err)
-        finally:
-            self._outbox.pop(notification.key, None)
 
     async def _document_continuously(self) -> None:
         """Write the case record as the case goes, one batch at a time."""
@@ -743,10 +662,6 @@ class CaseWorkflow:
             file.view.route_needed = False
             return
         history = file.history_request()  # first handoff: the customer's earlier cases
-        if history is not None and not self._lean:  # earlier histories: looked up first
-            cases = await self._customer_history(history)
-            link = workflow.patched(REPEAT_ESCALATIONS)
-            self._apply(lambda now: file.set_earlier_cases(cases, now, link_repeats=link))
         request = file.routing_request(workflow.now())
         offer = file.view.offer_no
         reserve = self._locally_first(
@@ -755,15 +670,10 @@ class CaseWorkflow:
             self._side_effect_retry(),
             f"route offer {offer}: {request.path}, {request.tier.value}",
         )
-        if history is not None and self._local:  # local activities: one after the other
+        if history is not None:  # local activities run one after the other
             earlier = await self._customer_history(history)
             self._apply(lambda now: file.set_earlier_cases(earlier, now))
-            decision = await reserve
-        elif history is not None and self._lean:  # looked up while the agent is reserved
-            earlier, decision = await asyncio.gather(self._customer_history(history), reserve)
-            self._apply(lambda now: file.set_earlier_cases(earlier, now))
-        else:
-            decision = await reserve
+        decision = await reserve
         self._apply(lambda now: file.routed(decision, offer, now))
 
     async def _customer_history(self, request: CustomerHistoryRequest) -> list[EarlierCase]:
@@ -793,10 +703,10 @@ class CaseWorkflow:
         return self._documented_revision >= self._case.revision
 
     async def _documentation_window(self) -> None:
-        """Lean histories: let the changes of the next moments join this batch, unless
-        the case moved to another state or level, or closed: those are written at once."""
+        """Let the changes of the next moments join this batch, unless the case moved to
+        another state or level, or closed: those are written at once."""
         window = self._case.policy.limits.documentation_window
-        if not self._lean or not window or self._milestone_reached():
+        if not window or self._milestone_reached():
             return
         with contextlib.suppress(TimeoutError):  # the window passed: write what there is
             await workflow.wait_condition(
