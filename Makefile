@@ -59,8 +59,8 @@ train-detection: $(STAMP)
 
 # A new schema revision after changing a table (Baton applies migrations at start).
 migration: $(STAMP)
-	$(BIN)/alembic -c baton/migrations/alembic.ini upgrade head
-	$(BIN)/alembic -c baton/migrations/alembic.ini revision --autogenerate -m "$(MESSAGE)"
+	$(BIN)/alembic -c baton/store/migrations/alembic.ini upgrade head
+	$(BIN)/alembic -c baton/store/migrations/alembic.ini revision --autogenerate -m "$(MESSAGE)"
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

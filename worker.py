@@ -31,21 +31,21 @@ from activities.policy import PolicyActivities
 from activities.records import RecordActivities
 from activities.retention import RetentionActivities
 from activities.routing import RoutingActivities
-from baton.detection import load_detector
-from baton.directory import DirectoryStore, read_directory
-from baton.learning import ActiveDetector
-from baton.log_context import CaseLogContext
+from baton.detection.loading import load_detector
 from baton.logging import configure_logging
 from baton.notify.config import NotificationConfig
 from baton.notify.deliverer import Deliverer
 from baton.notify.setup import load_checked, load_deliverer
 from baton.notify.templates import Templates
-from baton.sandbox import workflow_runner
-from baton.schedules import ensure_learning_schedule, ensure_retention_schedule
+from baton.reports.learning import ActiveDetector
 from baton.settings import ConfigError, Settings
-from baton.slots import WorkerSlots
-from baton.store import CaseStore
-from baton.temporal import connect, metrics_runtime, start_embedded_server
+from baton.store.cases import CaseStore
+from baton.store.directory import DirectoryStore, read_directory
+from baton.temporal.log_context import CaseLogContext
+from baton.temporal.sandbox import workflow_runner
+from baton.temporal.schedules import ensure_learning_schedule, ensure_retention_schedule
+from baton.temporal.server import connect, metrics_runtime, start_embedded_server
+from baton.temporal.slots import WorkerSlots
 from domain.detector import Detector
 from domain.directory import Directory
 from domain.models import LearningRequest

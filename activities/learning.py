@@ -1,5 +1,5 @@
 """Learning activities: propose a new config version from a period's documented cases,
-and apply one (``baton.learning`` does the work against the documentation store)."""
+and apply one (``baton.reports.learning`` does the work against the documentation store)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from baton import learning
-from baton.learning import ActiveDetector, BrokenProposal, NothingToLearn
-from baton.store import CaseStore
+from baton.reports import learning
+from baton.reports.learning import ActiveDetector, BrokenProposal, NothingToLearn
+from baton.store.cases import CaseStore
 from domain.learning import LearningOutcome, LearningPeriod, summary
 
 log = structlog.get_logger(__name__)

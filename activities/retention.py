@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import structlog
 from temporalio import activity
 
-from baton.store import CaseStore
+from baton.store.cases import CaseStore
 from domain.models import PurgeReport, PurgeRequest
 
 log = structlog.get_logger(__name__)

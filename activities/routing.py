@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from baton.directory import DirectoryStore
+from baton.store.directory import DirectoryStore
 from domain.routing import AssignmentChanges, ClaimRequest, ReserveRequest, RoutingDecision
 
 

@@ -11,8 +11,8 @@ from typing import TypeVar
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from baton.codec import EncryptionCodec, EncryptionKeyError
-from baton.slots import WorkerSlots
+from baton.temporal.codec import EncryptionCodec, EncryptionKeyError
+from baton.temporal.slots import WorkerSlots
 from domain.calendar import CONFIG_FILE
 from domain.policy import EscalationPolicy
 
@@ -102,7 +102,7 @@ class Settings(BaseSettings):
     baton_dev_server_port: int = 7233
     baton_dev_ui_port: int = 8233
     baton_workflow_task_slots: int = Field(default=WorkerSlots.workflow_tasks, ge=2)
-    """Workflow tasks the worker takes on at once (``baton.slots.WorkerSlots``)."""
+    """Workflow tasks the worker takes on at once (``baton.temporal.slots.WorkerSlots``)."""
     baton_activity_slots: int = Field(default=WorkerSlots.regular, ge=1)
     """Regular activities it runs at once, each on a thread of its own."""
     baton_local_activity_slots: int = Field(default=WorkerSlots.local, ge=1)

@@ -21,11 +21,11 @@ from datetime import UTC, datetime, timedelta
 
 from figures import save
 
-from baton.datasets import Example, load_all
-from baton.detection import for_batches, load_detector
-from baton.evaluation import cost
+from baton.detection.datasets import Example, load_all
+from baton.detection.evaluation import cost
+from baton.detection.loading import for_batches, load_detector
+from baton.detection.transcript import assess_batch
 from baton.settings import DEFAULT_CONFIG
-from baton.transcript import assess_batch
 from domain.case import CaseFile
 from domain.detector import Detector
 from domain.models import CaseInput, IncomingMessage

@@ -27,16 +27,16 @@ from figures import save
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from baton.client import BatonClient
-from baton.detection import load_detector
-from baton.directory import DirectoryStore
+from baton.detection.loading import load_detector
 from baton.notify.config import NotificationConfig
 from baton.notify.deliverer import Deliverer
 from baton.notify.templates import Templates
 from baton.settings import DEFAULT_CONFIG, DEFAULT_NOTIFICATIONS, load_policy
-from baton.slots import WorkerSlots
-from baton.store import CaseStore
-from baton.temporal import dev_server_args, installed_binary
+from baton.store.cases import CaseStore
+from baton.store.directory import DirectoryStore
+from baton.temporal.client import BatonClient
+from baton.temporal.server import dev_server_args, installed_binary
+from baton.temporal.slots import WorkerSlots
 from domain.directory import directory_from_policy
 from domain.models import CaseInput
 from worker import create_worker

@@ -24,11 +24,11 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from baton.detection import load_detector
+from baton.detection.loading import load_detector
 from baton.settings import DEFAULT_CONFIG, load_policy
-from baton.slots import WorkerSlots
-from baton.store import CaseStore
-from baton.temporal import dev_server_args, installed_binary
+from baton.store.cases import CaseStore
+from baton.temporal.server import dev_server_args, installed_binary
+from baton.temporal.slots import WorkerSlots
 from domain.models import CaseInput, IncomingMessage
 from worker import create_worker
 from workflows import search_attributes

@@ -34,14 +34,14 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from baton.client import BatonClient
-from baton.detection import load_detector
-from baton.directory import DirectoryStore
-from baton.history import local_activities, regular_activities
+from baton.detection.loading import load_detector
 from baton.settings import DEFAULT_CONFIG, load_policy
-from baton.slots import WorkerSlots
-from baton.store import CaseStore
-from baton.temporal import dev_server_args, installed_binary
+from baton.store.cases import CaseStore
+from baton.store.directory import DirectoryStore
+from baton.temporal.client import BatonClient
+from baton.temporal.history import local_activities, regular_activities
+from baton.temporal.server import dev_server_args, installed_binary
+from baton.temporal.slots import WorkerSlots
 from domain.directory import directory_from_policy
 from domain.models import CaseInput
 from worker import compile_workflow_modules, create_worker

@@ -5,7 +5,7 @@ grow with the conversation's length), compares each signal with the thresholds i
 policy, asks the learned trigger heads (``domain.triggers``) beside the phrase rules,
 and combines all signals into one predictive risk score with the trained model.
 Sentiment analysers, the sentence encoder and both models are handed in by the
-adapters that load them (``baton.detection``); everything here is pure.
+adapters that load them (``baton.detection.loading``); everything here is pure.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The directory: teams and agents that cases are routed to.
 
-Loaded from ``config/directory.toml`` into the documentation store (``baton.directory``)
+Loaded from ``config/directory.toml`` into the documentation store (``baton.store.directory``)
 and editable at run time through ``baton agents``; this module is its validated shape.
 """
 

@@ -20,15 +20,15 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
-from baton.client import BatonClient
-from baton.detection import load_learned, load_risk_model, model_path, sentiment_scorers
-from baton.directory import DirectoryStore
+from baton.detection.loading import load_learned, load_risk_model, model_path, sentiment_scorers
 from baton.notify.deliverer import Deliverer
-from baton.sandbox import workflow_runner
 from baton.settings import DEFAULT_CONFIG, load_policy
-from baton.slots import WorkerSlots
-from baton.store import CaseStore
-from baton.temporal import dev_server_args, installed_binary, register_search_attributes
+from baton.store.cases import CaseStore
+from baton.store.directory import DirectoryStore
+from baton.temporal.client import BatonClient
+from baton.temporal.sandbox import workflow_runner
+from baton.temporal.server import dev_server_args, installed_binary, register_search_attributes
+from baton.temporal.slots import WorkerSlots
 from domain.detector import Detector
 from domain.directory import directory_from_policy
 from domain.models import CaseInput, CaseView, IncomingMessage, ResolveRequest

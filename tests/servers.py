@@ -29,7 +29,7 @@ from baton.notify.config import NotificationConfig
 from baton.notify.deliverer import Deliverer
 from baton.notify.templates import Templates
 from baton.settings import DEFAULT_NOTIFICATIONS
-from baton.store import CaseStore
+from baton.store.cases import CaseStore
 from domain.examples import example_notifications
 from domain.models import Notification
 

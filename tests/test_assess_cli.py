@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from baton.datasets import tickets
-from baton.detection import beside, load_risk_model, load_trigger_model, model_path
-from baton.evaluation import evaluate, shared_data
+from baton.detection.datasets import tickets
+from baton.detection.evaluation import evaluate, shared_data
+from baton.detection.loading import beside, load_risk_model, load_trigger_model, model_path
+from baton.detection.risk_training import train_detection
 from baton.settings import DEFAULT_CONFIG, PROJECT_ROOT, load_policy
-from baton.training import train_detection
 from domain.detector import Detector
 
 EMBEDDINGS = PROJECT_ROOT / ".data" / "embeddings"

@@ -8,7 +8,7 @@ import pytest
 from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
-from baton.client import BatonClient, CaseAlreadyExists, CaseRequestRejected
+from baton.temporal.client import BatonClient, CaseAlreadyExists, CaseRequestRejected
 from domain.states import CaseState
 from tests.conftest import case_on, new_case, running_worker
 from workflows.case import CaseWorkflow, workflow_id_for

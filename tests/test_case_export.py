@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import sqlalchemy
 
-from baton.store import CaseStore
+from baton.store.cases import CaseStore
 from tests.conftest import case_on, new_case
 from tests.test_agents_cli import _baton
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from baton.client import BatonClient, CaseRequestRejected
-from baton.directory import DirectoryStore
-from baton.store import CaseStore
+from baton.store.cases import CaseStore
+from baton.store.directory import DirectoryStore
+from baton.temporal.client import BatonClient, CaseRequestRejected
 from domain.calendar import BusinessCalendar, WorkingHours
 from domain.case import CaseFile, CaseRuleViolation
 from domain.detection import hit

@@ -8,7 +8,7 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
-from baton.store import CaseStore
+from baton.store.cases import CaseStore
 from domain.models import Outcome
 from domain.policy import EscalationPolicy
 from domain.states import CaseState, Tier

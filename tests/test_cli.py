@@ -7,9 +7,9 @@ import sys
 import tomllib
 from pathlib import Path
 
-from baton.client import BatonClient
-from baton.directory import DirectoryStore
 from baton.settings import DEFAULT_NOTIFICATIONS
+from baton.store.directory import DirectoryStore
+from baton.temporal.client import BatonClient
 from domain.directory import Presence
 from domain.models import Assessment, CaseView
 from domain.states import CaseState

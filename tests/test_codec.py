@@ -18,8 +18,14 @@ from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from baton.codec import EncryptionCodec, EncryptionKeyError, new_key, parse_keys, with_codec
-from baton.codec_server import codec_app
+from baton.temporal.codec import (
+    EncryptionCodec,
+    EncryptionKeyError,
+    new_key,
+    parse_keys,
+    with_codec,
+)
+from baton.temporal.codec_server import codec_app
 from tests.conftest import new_case, running_worker, start_case
 from tests.servers import free_port
 from workflows.case import CaseWorkflow

@@ -11,8 +11,8 @@ from temporalio.api.enums.v1 import WorkflowTaskFailedCause
 from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
-from baton.client import BatonClient
-from baton.slots import WorkerSlots
+from baton.temporal.client import BatonClient
+from baton.temporal.slots import WorkerSlots
 from domain.models import IncomingMessage
 from domain.policy import EscalationPolicy
 from domain.states import CaseState

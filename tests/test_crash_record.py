@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from baton.client import BatonClient
 from baton.settings import DEFAULT_CONFIG
-from baton.store import CaseStore
+from baton.store.cases import CaseStore
+from baton.temporal.client import BatonClient
 from domain.states import CaseState
 from tests.conftest import new_case
 from tests.servers import SECRET, WebhookReceiver

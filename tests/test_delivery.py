@@ -14,7 +14,7 @@ from baton.notify.channels import message_id
 from baton.notify.config import NotificationConfig
 from baton.notify.deliverer import Deliverer, DeliveriesPending
 from baton.notify.templates import Templates
-from baton.store import CaseStore
+from baton.store.cases import CaseStore
 from tests.servers import SECRET, TEMPLATES, SmtpReceiver, WebhookReceiver, deliverer_for, example
 
 pytestmark = pytest.mark.usefixtures("notification_secrets")

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from baton.demo import load_scenarios
+from baton.cli.demo import load_scenarios
 from domain.speed import compressed
 from tests.test_cli import _baton
 

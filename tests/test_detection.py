@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from baton.detection import sentiment_scorers
+from baton.detection.loading import sentiment_scorers
 from domain.detection import DetectionContext, PriorTurn, Verdict
 from domain.detector import Detector
 from domain.language import Language

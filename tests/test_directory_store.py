@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from baton.directory import DirectoryError, DirectoryStore, read_directory
 from baton.settings import DEFAULT_DIRECTORY, ConfigError
-from baton.store import CaseStore
+from baton.store.cases import CaseStore
+from baton.store.directory import DirectoryError, DirectoryStore, read_directory
 from domain.directory import Agent, Presence
 from domain.policy import RoutingStrategy
 from tests.test_routing import MONDAY_MORNING, request

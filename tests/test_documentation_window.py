@@ -7,7 +7,7 @@ from datetime import timedelta
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 
-from baton.history import local_activities, regular_activities
+from baton.temporal.history import local_activities, regular_activities
 from tests.conftest import case_on
 
 WINDOW = "documentation window: 2 s"

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from baton.embedding import ENCODER_NAME, CachedEncoder, E5Encoder, PrimedEncoder
+from baton.detection.embedding import ENCODER_NAME, CachedEncoder, E5Encoder, PrimedEncoder
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ import signal
 import time
 from pathlib import Path
 
-from baton.client import BatonClient
 from baton.settings import DEFAULT_CONFIG, Settings
+from baton.temporal.client import BatonClient
 from domain.models import CaseView
 from domain.states import CaseState
 from tests.conftest import new_case

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
-from baton.slots import WorkerSlots
-from baton.store import CaseStore
+from baton.store.cases import CaseStore
+from baton.temporal.slots import WorkerSlots
 from domain.policy import EscalationPolicy
 from domain.states import CaseState
 from tests.conftest import case_on, start_time_skipping

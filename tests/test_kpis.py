@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from baton.store import CaseStore
+from baton.store.cases import CaseStore
 from domain.kpis import Dimension, KpiTargets, breakdown, case_facts, key_figures
 from domain.models import CaseRecordBatch
 from domain.policy import EscalationPolicy

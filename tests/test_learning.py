@@ -19,10 +19,10 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from baton import learning
-from baton.client import BatonClient
-from baton.schedules import ensure_learning_schedule
-from baton.store import CaseStore, LearningProposalRow
+from baton.reports import learning
+from baton.store.cases import CaseStore, LearningProposalRow
+from baton.temporal.client import BatonClient
+from baton.temporal.schedules import ensure_learning_schedule
 from domain.detector import Detector
 from domain.learning import (
     TUNABLES,

@@ -6,8 +6,8 @@ from collections.abc import Awaitable, Callable
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from baton.client import BatonClient
-from baton.store import CaseStore
+from baton.store.cases import CaseStore
+from baton.temporal.client import BatonClient
 from domain.states import CaseState, Tier
 from tests.conftest import new_case, running_worker
 from workflows.case import CaseWorkflow

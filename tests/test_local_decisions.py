@@ -10,9 +10,9 @@ from datetime import timedelta
 
 import pytest
 
-from baton.directory import DirectoryStore
-from baton.history import local_activities, regular_activities
-from baton.slots import WorkerSlots
+from baton.store.directory import DirectoryStore
+from baton.temporal.history import local_activities, regular_activities
+from baton.temporal.slots import WorkerSlots
 from domain.detection import DetectionContext, Verdict
 from domain.detector import Detector
 from domain.directory import directory_from_policy

@@ -10,7 +10,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from baton.settings import Settings
-from baton.temporal import metrics_runtime
+from baton.temporal.server import metrics_runtime
 from tests.conftest import new_case, running_worker, start_case
 from tests.servers import free_port
 from workflows.case import CaseWorkflow

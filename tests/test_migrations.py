@@ -14,8 +14,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from baton.schema import BASELINE, alembic_config, current_revision, head, migrate
-from baton.store import CaseStore, DeliveryRow, make_engine
+from baton.store.cases import CaseStore, DeliveryRow, make_engine
+from baton.store.schema import BASELINE, alembic_config, current_revision, head, migrate
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -19,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from baton.notify.config import NotificationConfig
 from baton.notify.deliverer import Deliverer
 from baton.notify.templates import Templates
-from baton.store import CaseStore
+from baton.store.cases import CaseStore
 from domain.case import CaseFile
 from domain.models import CaseRecordBatch, ResolveRequest
 from domain.policy import EscalationPolicy

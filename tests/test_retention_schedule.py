@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import text
 from temporalio.client import Client, ScheduleActionExecutionStartWorkflow, ScheduleHandle
 
-from baton.schedules import ensure_retention_schedule
-from baton.store import CaseStore
+from baton.store.cases import CaseStore
+from baton.temporal.schedules import ensure_retention_schedule
 from domain.case import CaseFile
 from domain.models import CaseRecordBatch
 from tests.conftest import new_case, running_worker

@@ -4,8 +4,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from baton.directory import read_directory
 from baton.settings import DEFAULT_DIRECTORY
+from baton.store.directory import read_directory
 from domain.directory import Directory, Presence
 from domain.language import Language
 from domain.models import Channel

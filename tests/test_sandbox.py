@@ -1,4 +1,4 @@
-"""The worker's sandbox runner (baton/sandbox.py): the SDK's restrictions still hold, a
+"""The worker's sandbox runner (baton/temporal/sandbox.py): the SDK's restrictions still hold, a
 converter that wants a case's serialization context still gets it, and the SDK class
 the runner extends still has the shape it relies on."""
 
@@ -25,7 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import _runner as sdk_runner
 
-from baton.sandbox import BatonSandboxRunner, is_context_free, workflow_runner
+from baton.temporal.sandbox import BatonSandboxRunner, is_context_free, workflow_runner
 
 
 @workflow.defn(sandboxed=True)

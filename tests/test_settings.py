@@ -9,8 +9,8 @@ from pydantic import ValidationError
 from temporalio.client import TLSConfig
 
 from baton.settings import Settings
-from baton.slots import WorkerSlots
-from baton.temporal import connect_options
+from baton.temporal.server import connect_options
+from baton.temporal.slots import WorkerSlots
 
 
 @pytest.fixture

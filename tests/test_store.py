@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from baton.store import CaseStore
+from baton.store.cases import CaseStore
 from domain.models import CaseRecordBatch, Notification
 from domain.states import CaseState
 from tests.conftest import case_on

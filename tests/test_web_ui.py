@@ -16,8 +16,8 @@ import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from baton.client import BatonClient
-from baton.temporal import dev_server_args, installed_binary
+from baton.temporal.client import BatonClient
+from baton.temporal.server import dev_server_args, installed_binary
 from tests.conftest import new_case, running_worker
 from tests.servers import free_port
 from workflows import search_attributes

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from baton.client import BatonClient
 from baton.settings import DEFAULT_CONFIG, PROJECT_ROOT, Settings
+from baton.temporal.client import BatonClient
 from domain.states import CaseState
 from tests.conftest import new_case
 

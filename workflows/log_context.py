@@ -1,6 +1,6 @@
 """Workflow side of the log context: every activity a case starts carries the case's
 state and level in a header, so the activity's log lines can name them
-(``baton/log_context.py`` binds them). Only states and levels travel, never texts."""
+(``baton/temporal/log_context.py`` binds them). Only states and levels travel, never texts."""
 
 from __future__ import annotations
 

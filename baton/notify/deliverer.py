@@ -21,7 +21,7 @@ from jinja2 import TemplateError
 from baton.notify.channels import DeliveryError, Outgoing, send_email, send_http
 from baton.notify.config import HttpChannel, NotificationConfig
 from baton.notify.templates import Rendered, Templates
-from baton.store import CaseStore, DeliveryRow
+from baton.store.cases import CaseStore, DeliveryRow
 from domain.models import DeliveryFailure, DeliveryReport, DeliveryStatus, Notification
 from domain.notifications import PlannedDelivery, plan_deliveries
 

@@ -11,7 +11,7 @@ from baton.notify.config import HttpChannel, NotificationConfig, load_notificati
 from baton.notify.deliverer import Deliverer
 from baton.notify.templates import Templates
 from baton.settings import DEFAULT_NOTIFICATIONS, ConfigError
-from baton.store import CaseStore
+from baton.store.cases import CaseStore
 from domain.examples import example_notifications
 from domain.policy import EscalationPolicy
 

@@ -19,8 +19,8 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
-from baton.codec import with_codec
 from baton.settings import Settings
+from baton.temporal.codec import with_codec
 from workflows import search_attributes
 
 SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")

@@ -16,7 +16,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel
 
 from baton.settings import PROJECT_ROOT
-from baton.store import CaseStore
+from baton.store.cases import CaseStore
 from domain.kpis import (
     CaseFacts,
     Dimension,

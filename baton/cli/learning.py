@@ -12,10 +12,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from baton import learning
-from baton.detection import load_detector
-from baton.learning import BrokenProposal, NothingToLearn
-from baton.records_cli import _day, _store
+from baton.cli.records import _day, _store
+from baton.detection.loading import load_detector
+from baton.reports import learning
+from baton.reports.learning import BrokenProposal, NothingToLearn
 from baton.settings import ConfigError, Settings
 from domain.detector import Detector
 from domain.learning import LearningProposal

@@ -19,9 +19,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from baton.datasets import LOADERS, SEEDS, DataNotFound, Example, load_all, shared_data, split
+from baton.detection.datasets import (
+    LOADERS,
+    SEEDS,
+    DataNotFound,
+    Example,
+    load_all,
+    shared_data,
+    split,
+)
+from baton.detection.trigger_training import Encoder, TrainingSpec, fit_head, training_rows
 from baton.settings import ConfigError
-from baton.trigger_training import Encoder, TrainingSpec, fit_head, training_rows
 from domain.detection import DetectionContext, Verdict, strongest
 from domain.detector import Detector
 from domain.language import Language
@@ -32,7 +40,7 @@ from domain.triggers import LearnedTriggers, TriggerHead, words_of
 
 __all__ = ["LOADERS", "DataNotFound", "evaluate", "report", "shared_data"]
 
-OWN_PHRASINGS = Path(__file__).resolve().parent.parent / "bench" / "own_phrasings.csv"
+OWN_PHRASINGS = Path(__file__).resolve().parents[2] / "bench" / "own_phrasings.csv"
 """Requests written for this project (not from any data set): the other source."""
 
 SEVERITY_AS_PRIORITY = {
@@ -296,10 +304,10 @@ def evaluate(detector: Detector, policy_file: Path, cache: Path) -> dict[str, ob
     """The whole evaluation of ``detector`` (the worker's, from ``policy_file``): the
     held-back figures with cached embeddings, then the cost per message on this thread
     with and without the learned stage."""
-    from baton.detection import beside
-    from baton.embedding import CachedEncoder, E5Encoder
-    from baton.training import TRIGGER_SPEC
-    from baton.trigger_training import load_spec
+    from baton.detection.embedding import CachedEncoder, E5Encoder
+    from baton.detection.loading import beside
+    from baton.detection.risk_training import TRIGGER_SPEC
+    from baton.detection.trigger_training import load_spec
 
     training = load_spec(beside(policy_file, TRIGGER_SPEC))
     if detector.learned is None:

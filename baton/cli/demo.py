@@ -20,12 +20,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from baton.client import BatonClient, CaseRequestRejected
-from baton.detection import load_detector, sentiment_scorers
-from baton.directory import DirectoryStore
+from baton.detection.loading import load_detector, sentiment_scorers
 from baton.notify.setup import load_deliverer
 from baton.settings import Settings
-from baton.store import CaseStore
+from baton.store.cases import CaseStore
+from baton.store.directory import DirectoryStore
+from baton.temporal.client import BatonClient, CaseRequestRejected
 from domain.detector import Detector
 from domain.directory import directory_from_policy
 from domain.models import Author, CaseView, Customer
@@ -211,8 +211,8 @@ async def run_demo(
     on_change: Callable[[list[Progress]], None] = lambda _: None,
 ) -> list[Progress]:
     """Connect, run the demo worker, play the scenarios (all, or those named)."""
-    from baton.slots import WorkerSlots
-    from baton.temporal import connect
+    from baton.temporal.server import connect
+    from baton.temporal.slots import WorkerSlots
     from worker import create_worker  # the same composition as the real worker
 
     scenarios = [s for s in load_scenarios() if not only or s.name in only]

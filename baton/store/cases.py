@@ -22,7 +22,7 @@ from sqlalchemy import Column, Engine, Text, delete, event, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
-from baton.schema import migrate
+from baton.store.schema import migrate
 from domain.models import AssessmentRecord, CaseRecordBatch, CaseView, Notification, ReasonHit
 from domain.retention import anonymised, without_evidence
 from domain.states import CaseState

@@ -10,8 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from baton.records_cli import _day, _store
-from baton.report import (
+from baton.cli.records import _day, _store
+from baton.reports.kpis import (
     GROUPS,
     KPI_CONFIG,
     PERIODS,

@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
-from baton.store import CaseStore, LearningProposalRow
-from baton.training import fit_risk_model
+from baton.detection.risk_training import fit_risk_model
+from baton.store.cases import CaseStore, LearningProposalRow
 from domain.detection import DetectionContext
 from domain.detector import Detector
 from domain.learning import (

@@ -20,7 +20,7 @@ from aiohttp import web
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
-from baton.codec import EncryptionCodec, EncryptionKeyError
+from baton.temporal.codec import EncryptionCodec, EncryptionKeyError
 
 ALLOWED_HEADERS = "Authorization, Content-Type, X-Namespace"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -20,7 +20,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markdown_it import MarkdownIt
 
 from baton.settings import PROJECT_ROOT
-from baton.store import CaseRow, CaseStore
+from baton.store.cases import CaseRow, CaseStore
 
 REPORTS = PROJECT_ROOT / "config" / "reports"
 

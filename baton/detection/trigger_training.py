@@ -21,7 +21,7 @@ from typing import Annotated, Literal, Protocol
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from baton.datasets import Example
+from baton.detection.datasets import Example
 from baton.settings import ConfigError, describe
 from domain.language import Language
 from domain.scores import binary_scores

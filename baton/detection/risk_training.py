@@ -2,7 +2,7 @@
 
 The model is a logistic regression over the detector's named features, so its weights
 say how much each signal counts. Training uses only the training split of the shared
-data (see :mod:`baton.datasets`); the held-back figures are stored with the model.
+data (see :mod:`baton.detection.datasets`); the held-back figures are stored with the model.
 The learning loop retrains it from documented cases the same way.
 """
 
@@ -15,13 +15,13 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from baton.datasets import Example, load_all, split
-from baton.detection import beside, model_path, sentiment_scorers
-from baton.embedding import ENCODER_NAME, CachedEncoder, E5Encoder
-from baton.evaluation import as_first_message
+from baton.detection.datasets import Example, load_all, split
+from baton.detection.embedding import ENCODER_NAME, CachedEncoder, E5Encoder
+from baton.detection.evaluation import as_first_message
+from baton.detection.loading import beside, model_path, sentiment_scorers
+from baton.detection.trigger_training import SEED, capped, load_spec, train_triggers
+from baton.detection.trigger_training import save as save_triggers
 from baton.settings import ConfigError, load_policy
-from baton.trigger_training import SEED, capped, load_spec, train_triggers
-from baton.trigger_training import save as save_triggers
 from domain.detector import Detector
 from domain.risk import RiskModel
 from domain.scores import binary_scores

@@ -18,8 +18,8 @@ from sqlalchemy import Column, Engine, Text, and_, case, func, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, Session, SQLModel, select
 
-from baton.schema import migrate
 from baton.settings import read_toml
+from baton.store.schema import migrate
 from domain.directory import Agent, Directory, Performance, Presence, Team
 from domain.policy import RoutingStrategy
 from domain.routing import AgentLoad, RoutingDecision, RoutingRequest, route

@@ -23,17 +23,20 @@ from rich.console import Console
 from rich.table import Table
 from temporalio.service import RPCError
 
-from baton import codec_cli, learning_cli, records_cli, report_cli
-from baton.client import BatonClient, CaseAlreadyExists, CaseNotFound, CaseRequestRejected
-from baton.detection import for_batches, load_detector, sentiment_scorers
-from baton.directory import DirectoryError, DirectoryStore, read_directory
-from baton.evaluation import DataNotFound, evaluate
+from baton.cli import codec as codec_cli
+from baton.cli import learning as learning_cli
+from baton.cli import records as records_cli
+from baton.cli import report as report_cli
+from baton.detection.evaluation import DataNotFound, evaluate
+from baton.detection.loading import for_batches, load_detector, sentiment_scorers
+from baton.detection.risk_training import train_detection
+from baton.detection.transcript import TranscriptAssessor, TranscriptError, assess_batch
 from baton.logging import configure_logging
 from baton.notify.setup import load_checked
 from baton.settings import ConfigError, Settings, describe, load_policy
-from baton.store import make_engine
-from baton.training import train_detection
-from baton.transcript import TranscriptAssessor, TranscriptError, assess_batch
+from baton.store.cases import make_engine
+from baton.store.directory import DirectoryError, DirectoryStore, read_directory
+from baton.temporal.client import BatonClient, CaseAlreadyExists, CaseNotFound, CaseRequestRejected
 from domain.detector import Detector
 from domain.directory import Agent, Presence
 from domain.models import Author, CaseView, Channel, CustomerTier, Language, wire_schemas
@@ -233,7 +236,7 @@ def demo(
     innovation, nobody accepting) against the running server; watch them in the Web UI."""
     from rich.live import Live
 
-    from baton.demo import run_demo
+    from baton.cli.demo import run_demo
 
     configure_logging(logging.WARNING)  # the demo's worker logs to stderr, quietly
     settings = Settings()

@@ -12,7 +12,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from baton.record import (
+from baton.settings import Settings
+from baton.store.cases import CaseStore
+from baton.store.exports import (
     CaseNotOnRecord,
     load_record,
     record_html,
@@ -22,8 +24,6 @@ from baton.record import (
     write_csv,
     write_jsonl,
 )
-from baton.settings import Settings
-from baton.store import CaseStore
 from domain.language import Language
 
 out = Console()

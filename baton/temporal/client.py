@@ -23,7 +23,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from baton.settings import Settings
-from baton.temporal import connect
+from baton.temporal.server import connect
 from domain.models import (
     AcceptRequest,
     Assessment,

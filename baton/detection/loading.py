@@ -18,7 +18,7 @@ from typing import TypeVar
 from pydantic import ValidationError
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from baton.embedding import E5Encoder, PrimedEncoder
+from baton.detection.embedding import E5Encoder, PrimedEncoder
 from baton.settings import ConfigError, describe, load_policy
 from domain.detector import Detector
 from domain.language import Language

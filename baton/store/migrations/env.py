@@ -1,5 +1,5 @@
-"""Alembic environment: the schema is the sqlmodel tables of ``baton.store`` and
-``baton.directory``. Baton passes its own connection (``config.attributes``); run from
+"""Alembic environment: the schema is the sqlmodel tables of ``baton.store.cases`` and
+``baton.store.directory``. Baton passes its own connection (``config.attributes``); run from
 the ``alembic`` command line it connects to the configured documentation store."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import baton.directory
-import baton.store
+import baton.store.cases
+import baton.store.directory
 
 del baton  # imported for their tables
 
@@ -23,7 +23,7 @@ def run() -> None:
         _migrate(connection)
         return
     from baton.settings import Settings
-    from baton.store import make_engine
+    from baton.store.cases import make_engine
 
     with make_engine(Settings().database_url).begin() as conn:
         _migrate(conn)

@@ -8,9 +8,9 @@ import typer
 from aiohttp import web
 from rich.console import Console
 
-from baton.codec import new_key
-from baton.codec_server import codec_app
 from baton.settings import ConfigError, Settings
+from baton.temporal.codec import new_key
+from baton.temporal.codec_server import codec_app
 
 codec_app_cli = typer.Typer(help="Payload encryption: keys and the codec server.")
 err = Console(stderr=True)

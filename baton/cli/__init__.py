@@ -1,0 +1,1 @@
+"""The ``baton`` command line: cases, agents, exports, reports, learning, the demo."""

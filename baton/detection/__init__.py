@@ -1,0 +1,1 @@
+"""Detection adapters: the encoder, loading the models, data sets, training, evaluation."""

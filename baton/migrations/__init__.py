@@ -1,1 +1,0 @@
-"""Alembic migrations of the documentation store (``baton.store.migrate`` applies them)."""

@@ -1,0 +1,1 @@
+"""The documentation store: case records, the directory, exports, schema migrations."""

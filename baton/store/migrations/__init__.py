@@ -1,0 +1,1 @@
+"""Alembic migrations of the documentation store (``baton.store.schema.migrate`` applies them)."""

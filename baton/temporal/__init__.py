@@ -1,0 +1,1 @@
+"""The Temporal connection and worker plumbing: client, embedded server, codec, sandbox."""
