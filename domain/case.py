@@ -53,7 +53,6 @@ from domain.models import (
     ReasonHit,
     Resolution,
     ResolveRequest,
-    RoutingMode,
 )
 from domain.policy import CoreReason, EscalationPath, EscalationPolicy, TierStaff
 from domain.routing import RoutingDecision, RoutingRequest
@@ -326,11 +325,10 @@ class CaseFile:
         """
         self.check_accept(request)
         v = self.view
-        if self._directory:
-            if claimed_offer is not None:
-                self.directory_ops.append(DirectoryOp(kind="release", offer=v.reserved_offer))
-            offer = claimed_offer or v.reserved_offer
-            self.directory_ops.append(DirectoryOp(kind="accept", offer=offer))
+        if claimed_offer is not None:
+            self.directory_ops.append(DirectoryOp(kind="release", offer=v.reserved_offer))
+        offer = claimed_offer or v.reserved_offer
+        self.directory_ops.append(DirectoryOp(kind="accept", offer=offer))
         v.assigned_agent, v.offered_to, v.broadcast_to = request.agent_id, None, []
         v.accepted_at, v.first_response_at, v.awaiting_customer_since = now, None, None
         self._record(Trigger.ACCEPTED, now, f"accepted by {request.agent_id}")
@@ -444,15 +442,11 @@ class CaseFile:
         return self._done(handler(current, now))
 
     # --------------------------------------------------------- directory routing
-    @property
-    def _directory(self) -> bool:
-        return self.view.routing is RoutingMode.DIRECTORY
-
     def history_request(self) -> CustomerHistoryRequest | None:
-        """At the first handoff under directory routing: look up the customer's earlier
-        cases for the handoff package (None once known)."""
+        """At the first handoff: look up the customer's earlier cases for the handoff
+        package (None once known)."""
         v = self.view
-        if not self._directory or v.handoff_at is None or v.earlier_cases is not None:
+        if v.handoff_at is None or v.earlier_cases is not None:
             return None
         return CustomerHistoryRequest(customer_id=v.customer.id, case_id=v.case_id)
 
@@ -527,7 +521,7 @@ class CaseFile:
     def agent_available(self) -> list[Notification]:
         """Someone became available: a queued case tries routing again at once."""
         v = self.view
-        if self._directory and v.state is CaseState.HANDOFF and v.queued_since is not None:
+        if v.state is CaseState.HANDOFF and v.queued_since is not None:
             v.route_needed = True
         return []
 
@@ -705,10 +699,8 @@ class CaseFile:
         v.level, v.path, v.pending_escalation = level, path_name(self.policy, reason.path), None
         self._assign_tier(staff, now)
         self._record(Trigger.ESCALATED, now, cause, reason=reason.name)
-        out = [self._team_notice(staff, cause)]
-        if first and not self._directory:
-            out.append(self._customer_notice(staff))  # directory: once we know who or when
-        if self._directory and v.chain is None and v.path in self.policy.chains:
+        out = [self._team_notice(staff, cause)]  # the customer hears once we know who or when
+        if v.chain is None and v.path in self.policy.chains:
             out += self._walk_chain(ChainPosition(), now)
         return out + self._offer(now)
 
@@ -725,30 +717,23 @@ class CaseFile:
 
     def _assign_tier(self, staff: TierStaff, now: datetime) -> None:
         v = self.view
-        if self._directory:
-            if v.offered_to or v.assigned_agent:
-                self.directory_ops.append(DirectoryOp(kind="release"))
-            v.offered_at_tier, v.queued_since, v.queue_recheck_at = [], None, None
-            v.queue_position = None
-            v.resolution_paused = timedelta(0)  # a new tier, a new clock
+        if v.offered_to or v.assigned_agent:
+            self.directory_ops.append(DirectoryOp(kind="release"))
+        v.offered_at_tier, v.queued_since, v.queue_recheck_at = [], None, None
+        v.queue_position = None
+        v.resolution_paused = timedelta(0)  # a new tier, a new clock
         v.tier, v.assigned_team = staff.tier, staff.team
-        v.assigned_agent, v.offered_to, v.offer_index = None, None, 0
+        v.assigned_agent, v.offered_to = None, None
         v.tier_since = now
         v.handoff_at = v.handoff_at or now
 
     def _offer(self, now: datetime) -> list[Notification]:
+        # The workflow reserves an agent through the routing activity, then calls
+        # :meth:`routed`; until then nobody holds the offer.
         v = self.view
-        if self._directory:
-            # The workflow reserves an agent through the routing activity, then calls
-            # :meth:`routed`; until then nobody holds the offer.
-            v.route_needed, v.offered_to, v.offered_at = True, None, None
-            v.broadcast_to = []
-            return []
-        agent = self._staff().agents[v.offer_index % len(self._staff().agents)]
-        v.offered_to, v.offered_at = agent, now
-        v.handoffs += 1
-        self._record(Trigger.OFFERED, now, f"offered to {agent}")
-        return self._offer_notice(agent)
+        v.route_needed, v.offered_to, v.offered_at = True, None, None
+        v.broadcast_to = []
+        return []
 
     def _offer_notice(self, agent: str) -> list[Notification]:
         v = self.view
@@ -794,27 +779,10 @@ class CaseFile:
         return self._next_offer(now)
 
     def _next_offer(self, now: datetime) -> list[Notification]:
-        """The current offer ended without an accept: the next candidate, or up a tier."""
-        v = self.view
-        staff = self._staff()
-        if self._directory:
-            self.directory_ops.append(DirectoryOp(kind="release", offer=v.reserved_offer))
-            return self._offer(now)
-        v.offer_index += 1
-        if v.offer_index < len(staff.agents):
-            return self._offer(now)
-        if self._path().above(staff.tier) is not None:
-            return self._raise_tier(now, f"nobody at {staff.tier.value} accepted")
-        self._record(Trigger.NOBODY_ACCEPTED, now, f"nobody at {staff.tier.value} accepted")
-        v.offer_index = 0
-        notice = self._notification(
-            "nobody_accepted",
-            staff.supervisor,
-            "supervisor",
-            f"[{v.case_id}] Nobody at {staff.team} accepted the case",
-            {"team": staff.team, "severity": v.severity.value, "passed_over": {}, "retry_at": None},
-        )
-        return [notice, *self._offer(now)]
+        """The current offer ended without an accept: routing finds the next candidate
+        (or, with nobody left at the tier, :meth:`routed` moves up a tier)."""
+        self.directory_ops.append(DirectoryOp(kind="release", offer=self.view.reserved_offer))
+        return self._offer(now)
 
     def _sla_warning(self, deadline: Deadline, now: datetime) -> list[Notification]:
         """Before a breach: the assignee and the team lead hear how much time is left."""
@@ -928,7 +896,7 @@ class CaseFile:
         v.offered_to = None
         v.follow_up_since = now
         v.awaiting_customer_since = None
-        if self._directory and v.handoff_at is not None:
+        if v.handoff_at is not None:
             self.directory_ops.append(DirectoryOp(kind="release"))  # however the case ends
             v.route_needed, v.queued_since, v.queue_recheck_at = False, None, None
             v.queue_position = None
@@ -998,7 +966,7 @@ class CaseFile:
             self._record(Trigger.FIRST_RESPONSE, now, f"first response by {v.assigned_agent}")
 
     def _resolution_clock_pauses(self) -> bool:
-        return self._directory and self.view.state is CaseState.HUMAN_HANDLING
+        return self.view.state is CaseState.HUMAN_HANDLING
 
     def _merge_reasons(self, hits: list[ReasonHit]) -> None:
         merged = {r.name: r for r in self.view.reasons}
@@ -1095,14 +1063,6 @@ class CaseFile:
             "team",
             f"[{v.case_id}] Escalated to {staff.team} ({staff.tier.value}, level {int(v.level)})",
             {"cause": cause, "severity": v.severity.value, "path": v.path},
-        )
-
-    def _customer_notice(self, staff: TierStaff) -> Notification:
-        v = self.view
-        template = self.policy.texts.customer_handoff[v.customer.language.value]
-        body = template.format(name=v.customer.name or "", tier=staff.tier.value)
-        return self._notification(
-            "handoff_customer_message", v.customer.id, "customer", body, {}, channel=v.channel.value
         )
 
     def _notification(

@@ -4,8 +4,8 @@ The worker renders every notification template against these at start, so a temp
 that names a field an event does not carry fails then, not at 3 a.m. The examples come
 from :class:`~domain.case.CaseFile` itself (no hand-written samples that could drift
 from what the rules emit): a case handed off and left unaccepted until the timers
-escalate it and time it out, a directory-routed case that queues and then finds an
-agent, and a case whose reason asks an expert.
+escalate it and time it out, a case that queues and then finds an agent, and a case
+whose reason asks an expert.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from domain.case import CaseFile
 from domain.detection import demands_handoff_now, hit
+from domain.directory import directory_from_policy
 from domain.models import (
     AcceptRequest,
     Author,
@@ -22,10 +23,9 @@ from domain.models import (
     IncomingMessage,
     Notification,
     ResolveRequest,
-    RoutingMode,
 )
 from domain.policy import EscalationPolicy
-from domain.routing import RoutingDecision
+from domain.routing import RoutingDecision, route
 from domain.states import CaseState, EscalationLevel
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -69,14 +69,32 @@ def _handoff_reason(policy: EscalationPolicy, chained: bool = False) -> str | No
     return None
 
 
+def routed(file: CaseFile, now: datetime) -> list[Notification]:
+    """What the workflow does after each change, for cases run without it: route the
+    case in a directory of the policy's agent lists (everyone free, around the clock)
+    until it is offered or queued, and take the reservation changes."""
+    directory = directory_from_policy(file.policy)
+    rules = file.policy.routing
+    out: list[Notification] = []
+    for _ in range(MAX_STEPS):
+        if not (file.view.route_needed and file.view.state is CaseState.HANDOFF):
+            break
+        request = file.routing_request(now)
+        decision = route(directory, {}, request, rules.strategy, rules.vip_team_first)
+        out += file.routed(decision, file.view.offer_no, now)
+    file.take_directory_ops()
+    return out
+
+
 def _timed_out_case(policy: EscalationPolicy, language: str) -> list[Notification]:
-    """Policy routing: offers time out up every tier; then accepted, SLAs breach, resolved
-    and the follow-up reminder fires."""
+    """Offers time out up every tier; then accepted, SLAs breach, resolved and the
+    follow-up reminder fires."""
     reason = _handoff_reason(policy)
     if reason is None:
         return []
     file = _open(policy, language, 1, "email")
     out = _message(file, reason, START)
+    out += routed(file, START)
     now, accepted, resolved = START, False, False
     for _ in range(MAX_STEPS):
         v = file.view
@@ -98,18 +116,17 @@ def _timed_out_case(policy: EscalationPolicy, language: str) -> list[Notificatio
             break
         now = max(now, deadline.at)
         out += file.deadline_due(deadline.name, now)
+        out += routed(file, now)
     return out
 
 
 def _directory_case(policy: EscalationPolicy, language: str) -> list[Notification]:
-    """Directory routing: nobody free (queued, supervisor told, the chain runs), then an
-    agent who lets the offer expire, nobody else, then one who takes it and runs into
-    the SLA warnings."""
+    """Nobody free (queued, supervisor told, the chain runs), then an agent who lets the
+    offer expire, nobody else, then one who takes it and runs into the SLA warnings."""
     reason = _handoff_reason(policy, chained=True) or _handoff_reason(policy)
     if reason is None:
         return []
     file = _open(policy, language, 2, "chat")
-    file.view.routing = RoutingMode.DIRECTORY
     out = _message(file, reason, START)
     now, accepted = START, False
     answers = iter(["nobody", "agent", "nobody", "agent"])

@@ -308,19 +308,10 @@ class HandoffPackage(BaseModel):
     impact: str = ""
     """What is at stake: severity, risk, VIP, money, SLA breaches so far."""
     earlier_cases: list[EarlierCase] = []
-    """The customer's most recent earlier cases (directory routing)."""
+    """The customer's most recent earlier cases. """
     expert_input: list[ExpertInput] = []
     risk: float = 0.0
     """The predictive risk score when the case was handed over."""
-
-
-class RoutingMode(StrEnum):
-    """Where a case's offers come from."""
-
-    POLICY = "policy"
-    """The agent lists of the policy's paths (cases started before the directory)."""
-    DIRECTORY = "directory"
-    """The directory, through the routing activity: skills, shifts, load."""
 
 
 class DirectoryOp(BaseModel):
@@ -398,7 +389,6 @@ class CaseView(BaseModel):
     awaiting_customer_since: datetime | None = None
     handoff_at: datetime | None = None
     offered_at: datetime | None = None
-    offer_index: int = 0
     accepted_at: datetime | None = None
     first_response_at: datetime | None = None
     tier_since: datetime | None = None
@@ -406,10 +396,8 @@ class CaseView(BaseModel):
     follow_up_reminded: bool = False
     risk: float = 0.0
     """The latest predictive risk score: P(the case needs a human), 0..1."""
-    routing: RoutingMode = RoutingMode.POLICY
-    """How offers find their agent (cases started before the directory keep ``policy``)."""
     route_needed: bool = False
-    """Directory routing: the workflow must reserve an agent for offer ``offer_no``."""
+    """The workflow must reserve an agent in the directory for offer ``offer_no``."""
     offer_no: int = 0
     reserved_offer: int = 0
     """The offer whose reservation ``offered_to`` holds."""
@@ -418,26 +406,26 @@ class CaseView(BaseModel):
     offered_at_tier: list[str] = []
     """Agents this case was offered to at its current tier (not offered again there)."""
     team_calendar: BusinessCalendar | None = None
-    """Directory routing: the assigned team's working hours, for the SLA clocks."""
+    """The assigned team's working hours, for the SLA clocks."""
     team_supervisor: str | None = None
     resolution_paused: timedelta = timedelta(0)
-    """Directory routing: SLA time spent waiting on the customer at this tier (not counted)."""
+    """SLA time spent waiting on the customer at this tier (not counted)."""
     sla_warned: list[str] = []
     """Warnings already sent, as ``deadline@fraction@since``."""
     earlier_cases: list[EarlierCase] | None = None
-    """Directory routing: the customer's earlier cases, looked up at the first handoff."""
+    """The customer's earlier cases, looked up at the first handoff."""
     repeat_of: str | None = None
     """The customer's earlier case on the same path within the repeat window, if any."""
     repeat_number: int = 0
     """1 for the first repeat of a topic, 2 for the second, ... (0: not a repeat)."""
     chain: ChainPosition | None = None
-    """Directory routing: where the case stands in its path's escalation chain."""
+    """Where the case stands in its path's escalation chain."""
     chain_wake_at: datetime | None = None
     customer_told: list[str] = []
-    """Directory routing: which handoff messages the customer has had ("queued", "offered")."""
+    """Which handoff messages the customer has had ("queued", "offered")."""
     queued_since: datetime | None = None
     queue_position: int | None = None
-    """Directory routing: place in the line for the path and tier while nobody is free."""
+    """Place in the line for the path and tier while nobody is free."""
     queue_recheck_at: datetime | None = None
     """Nobody could take the case: when routing tries again (next shift) at the latest."""
     pending_escalation: ReasonHit | None = None

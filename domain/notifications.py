@@ -33,7 +33,6 @@ class NotificationEvent(StrEnum):
     SLA_WARNING = "sla_warning"
     SLA_BREACHED = "sla_breached"
     FOLLOW_UP_REMINDER = "follow_up_reminder"
-    HANDOFF_CUSTOMER_MESSAGE = "handoff_customer_message"
     HANDOFF_CUSTOMER_OFFERED = "handoff_customer_offered"
     HANDOFF_CUSTOMER_QUEUED = "handoff_customer_queued"
 

@@ -324,11 +324,12 @@ class Texts(_Strict):
     """Short texts the core sends, per language (``str.format`` placeholders)."""
 
     customer_handoff: dict[str, str]
-    """language -> message to the customer when a human joins; placeholders {name}, {tier}."""
+    """language -> message to the customer when a human joins and the offered or queued
+    text has none for the language; placeholders {name}, {tier}."""
     customer_offered: dict[str, str] = {}
-    """language -> who joins (directory routing): {name}, {agent}, {role} (title or tier)."""
+    """language -> who joins: {name}, {agent}, {role} (title or tier)."""
     customer_queued: dict[str, str] = {}
-    """language -> nobody free yet (directory routing): {name}, {tier}, {eta}."""
+    """language -> nobody free yet: {name}, {tier}, {eta}."""
 
     @field_validator("customer_handoff", "customer_offered", "customer_queued")
     @classmethod
@@ -387,7 +388,7 @@ class EscalationPolicy(_Strict):
     texts: Texts
     routing: Routing = Routing()
     chains: dict[Name, EscalationChain] = {}
-    """path -> the escalation chain walked while a handed-over case waits (directory routing)."""
+    """path -> the escalation chain walked while a handed-over case waits."""
     on_call: dict[Name, OnCallSchedule] = {}
     """Rotations the chains' ``notify_on_call`` steps name."""
     follow_up: FollowUpRules = FollowUpRules()

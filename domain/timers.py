@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from domain.calendar import BusinessCalendar, NeverOpens
-from domain.models import CaseView, Deadline, RoutingMode
+from domain.models import CaseView, Deadline
 from domain.policy import EscalationPolicy, SeverityDurations
 from domain.states import CaseState
 
@@ -70,10 +70,7 @@ SLA_WARNING = "sla_warning"
 
 def sla_calendar(view: CaseView, policy: EscalationPolicy) -> BusinessCalendar | None:
     """The calendar the case's SLA clocks count in (None: around the clock)."""
-    if (
-        view.routing is not RoutingMode.DIRECTORY
-        or view.severity not in policy.timers.business_hours
-    ):
+    if view.severity not in policy.timers.business_hours:
         return None
     return view.team_calendar
 
@@ -152,19 +149,8 @@ def case_deadlines(view: CaseView, policy: EscalationPolicy) -> list[Deadline]:
                 summary=_LABELS[DeadlineName.QUEUE_RECHECK],
             )
         )
-    elif view.state is CaseState.HUMAN_HANDLING and view.routing is RoutingMode.DIRECTORY:
-        out += _directory_slas(view, policy)
     elif view.state is CaseState.HUMAN_HANDLING:
-        if view.first_response_at is None and view.accepted_at is not None:
-            out.append(
-                per_severity(
-                    DeadlineName.FIRST_RESPONSE_SLA, timers.first_response_sla, view.accepted_at
-                )
-            )
-        if view.tier_since is not None:
-            out.append(
-                per_severity(DeadlineName.RESOLUTION_SLA, timers.resolution_sla, view.tier_since)
-            )
+        out += _directory_slas(view, policy)
     elif view.state is CaseState.FOLLOW_UP and view.follow_up_since is not None:
         if not view.follow_up_reminded:
             out.append(

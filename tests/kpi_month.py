@@ -19,6 +19,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from domain.case import CaseFile
+from domain.examples import routed
 from domain.models import (
     AcceptRequest,
     CaseInput,
@@ -60,6 +61,7 @@ class _Case:
         when = self.at(minutes)
         verdict = self.detector.assess(message, self.file.detection_context(when))
         self.file.record_message(message, verdict.hits, when, sentiment=verdict.sentiment)
+        routed(self.file, when)
 
     def ai_solves(self) -> CaseView:
         self.say(1, "How do I change my delivery address?")

@@ -20,7 +20,6 @@ from domain.models import (
     DirectoryOp,
     IncomingMessage,
     ResolveRequest,
-    RoutingMode,
 )
 from domain.policy import EscalationPolicy
 from domain.routing import RoutingDecision
@@ -40,7 +39,6 @@ def _directory_case(
 ) -> CaseFile:
     """A directory-routed case handed over for ``reason`` at ``when`` (default ``at(1)``)."""
     file = open_case(policy, language=language)
-    file.view.routing = RoutingMode.DIRECTORY
     message = IncomingMessage(message_id="m1", author="customer", text="please help")
     file.record_message(message, [hit(policy, reason, "phrase")], when or at(1))
     assert file.view.state is CaseState.HANDOFF
@@ -160,7 +158,7 @@ async def test_offers_follow_load_and_release_it_however_the_case_ends(
     async with on() as case:
         await case.say("I want to talk to a human")
         view = await case.view()
-        assert (view.routing, view.offered_to) == (RoutingMode.DIRECTORY, "anna")
+        assert view.offered_to == "anna"
         assert directory.loads()["anna"].active_cases == 1
         await time_env.sleep(policy.timers.accept_timeout.high + SECOND)
         view = await case.view()
@@ -399,7 +397,6 @@ def test_the_paths_escalation_chain_runs_while_the_case_waits(
     policy: EscalationPolicy,
 ) -> None:
     file = open_case(policy)
-    file.view.routing = RoutingMode.DIRECTORY
     message = IncomingMessage(message_id="m1", author="customer", text="this is fraud")
     notes = file.record_message(message, [hit(policy, "fraud", "phrase 'fraud'")], at(1))[1]
     v = file.view

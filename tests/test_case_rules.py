@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.case import CaseFile, CaseRuleViolation
+from domain.examples import routed
 from domain.models import (
     AcceptRequest,
     Author,
@@ -57,7 +58,17 @@ def say(
     _, notifications = file.record_message(
         message, verdict.hits, when, sentiment=verdict.sentiment, risk=verdict.risk
     )
-    return notifications
+    return notifications + routed(file, when)
+
+
+def _slas(file: CaseFile) -> list[str]:
+    """The case's deadlines without the warnings before a breach (tested on their own)."""
+    return sorted(d.name for d in file.view.deadlines if not d.name.startswith("sla_warning"))
+
+
+def due(file: CaseFile, name: str, when: datetime) -> list[Notification]:
+    """A deadline falls due, and the case is routed again as the workflow would."""
+    return file.deadline_due(name, when) + routed(file, when)
 
 
 def test_new_case_waits_in_ai_handling_on_the_ai_limit(policy: EscalationPolicy) -> None:
@@ -84,7 +95,7 @@ def test_explicit_request_hands_off_at_once(policy: EscalationPolicy) -> None:
     assert v.offered_to == "anna"
     assert {(n.event, n.recipient) for n in notes} == {
         ("case_escalated", "support-frontline"),
-        ("handoff_customer_message", "cust-42"),
+        ("handoff_customer_offered", "cust-42"),  # who takes over, once routing knows
         ("case_offered", "anna"),
     }
     assert v.handoff is not None
@@ -93,7 +104,8 @@ def test_explicit_request_hands_off_at_once(policy: EscalationPolicy) -> None:
     assert v.handoff.help_needed == ["The customer asked for a human"]
     # The opening request and the sentence that triggered the handoff, not the AI's turn.
     assert v.handoff.summary == "Where is my parcel? … I want to talk to a person"
-    [deadline] = v.deadlines
+    assert [d.name for d in v.deadlines] == ["accept_timeout", "escalation_chain"]
+    deadline = v.deadlines[0]
     assert (
         deadline.name == "accept_timeout"
         and deadline.at == at(3) + policy.timers.accept_timeout.high
@@ -104,7 +116,7 @@ def test_german_customer_gets_the_german_handoff_message(policy: EscalationPolic
     file = open_case(policy, language="de")
     notes = say(file, "Ich möchte einen Mitarbeiter sprechen", at(1))
     [customer] = [n for n in notes if n.recipient_kind == "customer"]
-    assert customer.body.startswith("Vielen Dank") and customer.channel == "chat"
+    assert customer.body.startswith("anna (frontline) übernimmt") and customer.channel == "chat"
 
 
 def test_fraud_goes_to_compliance_specialists(policy: EscalationPolicy) -> None:
@@ -128,7 +140,7 @@ def test_vip_follows_the_shorter_timer_then_hands_off(policy: EscalationPolicy) 
     assert v.pending_escalation is not None and v.pending_escalation.name == "vip_customer"
     [deadline] = v.deadlines
     assert deadline.at == T0 + policy.timers.ai_handling_limit.medium
-    file.deadline_due("ai_handling_limit", deadline.at)
+    due(file, "ai_handling_limit", deadline.at)
     assert v.state is CaseState.HANDOFF
     assert v.history[-2].trigger is Trigger.ESCALATED
     assert "AI handling limit, medium" in v.history[-2].cause
@@ -199,7 +211,7 @@ def test_only_the_offered_agent_may_accept(policy: EscalationPolicy) -> None:
     file.accept(AcceptRequest(agent_id="anna"), at(2))
     v = file.view
     assert (v.state, v.assigned_agent) == (CaseState.HUMAN_HANDLING, "anna")
-    assert [d.name for d in v.deadlines] == ["first_response_sla", "resolution_sla"]
+    assert _slas(file) == ["first_response_sla", "resolution_sla"]
 
 
 def test_agent_reply_meets_first_response_and_starts_inactivity(policy: EscalationPolicy) -> None:
@@ -207,7 +219,10 @@ def test_agent_reply_meets_first_response_and_starts_inactivity(policy: Escalati
     say(file, "Hi, I am Anna and I will sort this out.", at(5), author="agent")
     assert file.view.first_response_at == at(5)
     assert file.view.history[-1].trigger is Trigger.FIRST_RESPONSE
-    assert sorted(d.name for d in file.view.deadlines) == ["customer_inactivity", "resolution_sla"]
+    # The resolution clock pauses while the customer is the one to answer.
+    assert _slas(file) == ["customer_inactivity"]
+    say(file, "Thanks, the charge is from 3 November.", at(7))
+    assert _slas(file) == ["resolution_sla"]
 
 
 def test_offers_walk_the_agents_then_the_tiers(policy: EscalationPolicy) -> None:
@@ -216,8 +231,8 @@ def test_offers_walk_the_agents_then_the_tiers(policy: EscalationPolicy) -> None
     offered = [file.view.offered_to]
     notes: list[Notification] = []
     for _ in range(8):
-        deadline = file.view.deadlines[0]
-        notes += file.deadline_due(deadline.name, deadline.at)
+        deadline = next(d for d in file.view.deadlines if d.name == "accept_timeout")
+        notes += due(file, deadline.name, deadline.at)
         offered.append(file.view.offered_to)
     assert offered == [
         "anna",
@@ -237,9 +252,8 @@ def test_offers_walk_the_agents_then_the_tiers(policy: EscalationPolicy) -> None
 
 def test_sla_breach_moves_up_a_tier_and_notifies(policy: EscalationPolicy) -> None:
     file = _accepted(policy)
-    due = file.view.deadlines[0]
-    assert due.name == "first_response_sla"
-    notes = file.deadline_due(due.name, due.at)
+    sla = next(d for d in file.view.deadlines if d.name == "first_response_sla")
+    notes = due(file, sla.name, sla.at)
     v = file.view
     assert (v.state, v.tier, v.offered_to, v.sla_breaches) == (
         CaseState.HANDOFF,
@@ -509,6 +523,7 @@ def test_a_reason_unknown_to_the_cases_policy_still_reaches_the_handoff(
         name="brand_new_signal", severity=Severity.CRITICAL, level=3, path="compliance"
     )
     file.record_message(message, [novel], at(1))
+    routed(file, at(1))
     assert file.view.state is CaseState.HANDOFF
     assert file.view.handoff is not None
     assert file.view.handoff.help_needed == ["brand_new_signal"]

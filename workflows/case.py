@@ -52,7 +52,6 @@ with workflow.unsafe.imports_passed_through():
         Notification,
         NotificationBatch,
         ResolveRequest,
-        RoutingMode,
     )
     from domain.policy import ActivityTimeouts, EscalationPolicy
     from domain.routing import AssignmentChanges, ClaimRequest, ReserveRequest
@@ -177,7 +176,6 @@ class CaseWorkflow:
             file = CaseFile.open(case, policy, workflow.now())
         except CaseRuleViolation as err:
             raise ApplicationError(str(err), type="InvalidCase", non_retryable=True) from None
-        file.view.routing = RoutingMode.DIRECTORY
         self._collect(file)
         return file
 
@@ -503,8 +501,7 @@ class CaseWorkflow:
     async def _routed(self) -> None:
         # A command that hands the case over answers once the offer (or queue) is decided,
         # so callers see whom it went to.
-        if self._case.view.routing is RoutingMode.DIRECTORY:
-            await workflow.wait_condition(self._routing_settled)
+        await workflow.wait_condition(self._routing_settled)
 
     def _check(self, check: Callable[[CaseFile], None]) -> None:
         """Run a validator against the open case (before it opens, the handler checks)."""
