@@ -46,7 +46,8 @@ class Team(_Strict):
     """Where team notifications go (an address or a channel)."""
     supervisor: Name
     vip: bool = False
-    """A VIP team: serves VIP cases only, and they go here first (``routing.vip_team_first``)."""
+    """A VIP team: serves VIP cases only, at its tier on every path (``path`` is where it
+    reports), and they go here first (``routing.vip_team_first``)."""
 
 
 class Performance(_Strict):

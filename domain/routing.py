@@ -90,12 +90,13 @@ class RoutingDecision(BaseModel):
 
 
 def serving_teams(directory: Directory, request: RoutingRequest) -> list[Team]:
-    """Teams of the path and tier that speak the language and serve the channel
-    (VIP teams only for VIP cases: their capacity is kept for them)."""
+    """Teams of the path and tier that speak the language and serve the channel. VIP
+    teams serve VIP cases only (their capacity is kept for them), at their tier on every
+    path: a VIP customer has one desk whatever the topic, for the skills it has."""
     return [
         t
         for t in directory.teams
-        if t.path == request.path
+        if (t.path == request.path or (t.vip and request.vip))
         and t.tier == request.tier
         and request.language in t.languages
         and request.channel in t.channels

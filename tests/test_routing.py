@@ -8,15 +8,18 @@ from baton.settings import DEFAULT_DIRECTORY
 from baton.store.directory import read_directory
 from domain.directory import Directory, Presence
 from domain.language import Language
-from domain.models import Channel
+from domain.models import Channel, IncomingMessage
 from domain.policy import RoutingStrategy
 from domain.routing import AgentLoad, RoutingRequest, route
 from domain.states import Tier
+from tests.conftest import detector_for
+from tests.test_case_rules import open_case
 
 # Monday 2026-11-23, 10:00 UTC = 11:00 Berlin = 05:00 New York.
 MONDAY_MORNING = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 # Monday 21:30 UTC = 22:30 Berlin (closed) = 16:30 New York (open).
 MONDAY_EVENING = datetime(2026, 11, 23, 21, 30, tzinfo=UTC)
+DOUBLE_CHARGE = "Sie haben 1.200,00 € doppelt abgebucht!"
 
 
 @pytest.fixture(scope="module")
@@ -133,3 +136,22 @@ def test_directory_rejects_bad_references(directory: Directory) -> None:
     raw["agents"].append(raw["agents"][0])
     with pytest.raises(ValueError, match="agent ids must be unique: anna"):
         Directory.model_validate(raw)
+
+
+def test_a_vip_s_case_goes_to_the_vip_desk_whatever_its_path(directory, policy) -> None:
+    """A German VIP's double charge over 1,200 € is a billing case: the VIP desk takes it
+    (it has the billing skill); a standard customer's goes to billing; a VIP's outage
+    needs a skill the desk lacks, so IT's own frontline takes it."""
+    file = open_case(policy, tier="vip", language="de")
+    message = IncomingMessage(message_id="m1", author="customer", text=DOUBLE_CHARGE)
+    verdict = detector_for(policy).assess(message, file.detection_context(MONDAY_MORNING))
+    file.record_message(message, verdict.hits, MONDAY_MORNING)
+    assert (file.view.path, file.view.tier) == ("billing", Tier.FRONTLINE)
+    case_request = file.routing_request(MONDAY_MORNING)
+    decision = route(directory, {}, case_request, RoutingStrategy.LEAST_LOADED)
+    assert (decision.agent_id, decision.team_id) == ("valentina", "vip-desk")
+    standard = pick(directory, path="billing", skills=["billing"])
+    assert standard.team_id == "billing-frontline" and "valentina" not in standard.candidates
+    outage = pick(directory, path="it_incident", skills=["outage"], vip=True)
+    assert outage.team_id == "it-service-desk"
+    assert outage.passed_over["valentina"] == "lacks skill outage"
