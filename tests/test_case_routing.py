@@ -288,8 +288,8 @@ def test_a_team_working_too_little_for_an_sla_to_run_out_gets_no_such_deadline(
     policy: EscalationPolicy,
 ) -> None:
     # An hour a week: 3 working days of resolution SLA would take 72 weeks, past what
-    # the calendar looks ahead. That used to raise in the workflow's code, failing each
-    # of the case's workflow tasks; now that clock simply has no deadline.
+    # the calendar looks ahead. Raising there would fail each of the case's workflow
+    # tasks; that clock simply has no deadline.
     hour = BusinessCalendar(hours=[WorkingHours(days=[5], start=time(9), end=time(10))])
     file = _directory_case(policy, when=MONDAY_3PM_BERLIN)
     file.view.severity = Severity.LOW
