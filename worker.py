@@ -129,19 +129,26 @@ def compile_workflow_modules(workflows: list[type]) -> list[Path]:
     The sandbox loads a workflow's module afresh for every case it starts or replays.
     Without bytecode on disk (``PYTHONDONTWRITEBYTECODE``, as in many container images)
     that means compiling the source every time: 4-5 ms of CPU per case for
-    ``workflows/case.py`` (docs/benchmarks.md). A module whose folder is not writable is
+    ``workflows/case/`` (docs/benchmarks.md). A module whose folder is not writable is
     left as it is: slower, not wrong.
     """
     written = []
-    for workflow_class in workflows:
-        source = inspect.getsourcefile(workflow_class)
-        if source is None:
-            continue
+    for source in _workflow_sources(workflows):
         try:
             written.append(Path(py_compile.compile(source, doraise=True)))
         except (OSError, py_compile.PyCompileError) as err:
             log.warning("workflow bytecode not written", module=source, error=str(err))
     return written
+
+
+def _workflow_sources(workflows: list[type]) -> list[str]:
+    """The files the sandbox loads for ``workflows``: each class's module and those of
+    its bases and their packages, where they are Baton's own (``workflows/``)."""
+    classes = {cls for wf in workflows for cls in wf.__mro__}
+    modules = {cls.__module__ for cls in classes if cls.__module__.startswith("workflows.")}
+    packages = {m.rsplit(".", i)[0] for m in modules for i in range(1, m.count(".") + 1)}
+    sources = {inspect.getsourcefile(sys.modules[m]) for m in modules | packages}
+    return sorted(s for s in sources if s is not None)
 
 
 @dataclass(frozen=True)

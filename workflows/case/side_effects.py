@@ -1,0 +1,194 @@
+"""Publishing each change: search attributes, the Web UI's current details, the
+notifications (one activity per change) and the case record (batched)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.notifications import NotificationActivities
+    from activities.records import RecordActivities
+    from domain.case import CaseFile
+    from domain.models import (
+        AssessmentRecord,
+        CaseEvent,
+        CaseRecordBatch,
+        HandoffRecord,
+        MessageRecord,
+        Notification,
+        NotificationBatch,
+    )
+    from domain.states import CaseState
+    from workflows import case_metrics
+    from workflows import search_attributes as sa
+
+from workflows.case.base import CaseWorkflowBase, Command
+
+
+class CaseSideEffects(CaseWorkflowBase):
+    """Publishing each change of a case (mixed into ``CaseWorkflow``)."""
+
+    def _apply(self, command: Command) -> None:
+        """Apply a command to the case now, then publish what changed."""
+        notifications = command(workflow.now())
+        self._changes += 1
+        self._collect(self._case)
+        self._publish(notifications)
+
+    def _collect(self, file: CaseFile) -> None:
+        case_metrics.record(file.new_events, file.view)
+        self._undocumented_events += file.new_events
+        self._undocumented_messages += file.new_messages
+        self._undocumented_assessments += file.new_assessments
+        self._undocumented_handoffs += file.new_handoffs
+        file.new_events.clear()
+        file.new_messages.clear()
+        file.new_assessments.clear()
+        file.new_handoffs.clear()
+
+    def _publish(self, notifications: list[Notification]) -> None:
+        self._upsert_search_attributes()
+        self._describe()
+        new = [n for n in notifications if n.key not in self._outbox]
+        for notification in new:
+            self._outbox[notification.key] = notification
+        if new:
+            self._send(new)
+
+    def _upsert_search_attributes(self) -> None:
+        self._attributes_stale = True  # once per workflow task, by _flush_search_attributes
+
+    async def _flush_search_attributes(self) -> None:
+        """One upsert for all the changes of a workflow task (the condition is checked
+        once every coroutine of the task has run)."""
+        while True:
+            await workflow.wait_condition(lambda: self._attributes_stale)
+            self._attributes_stale = False
+            self._upsert_now()
+
+    def _upsert_now(self) -> None:
+        current = self._case.search_attributes()
+        updates: list[SearchAttributeUpdate[Any]] = []
+        for key in sa.ALL:
+            value = current[key.name]
+            if self._search_attributes.get(key.name) != value:
+                updates.append(_sa_update(key, value))
+        if updates:
+            workflow.upsert_search_attributes(updates)
+            self._search_attributes = current
+
+    def _describe(self) -> None:
+        v = self._case.view
+        nearest = self._case.next_deadline()
+        lines = [
+            f"**{v.state.value}** · level {int(v.level)} · {v.severity.value}",
+            f"tier: {v.tier.value if v.tier else '-'} · team: {v.assigned_team or '-'}",
+            f"agent: {v.assigned_agent or v.offered_to or '-'}",
+            f"next: {nearest.summary} at {nearest.at.isoformat()}" if nearest else "next: -",
+        ]
+        workflow.set_current_details("\n\n".join(lines))
+
+    def _send(self, notifications: list[Notification]) -> None:
+        task = asyncio.create_task(self._deliver_batch(notifications))
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
+
+    async def _deliver_batch(self, notifications: list[Notification]) -> None:
+        """Deliver together; deliveries that can never succeed go on the case's record."""
+        try:
+            report = await workflow.execute_activity_method(
+                NotificationActivities.deliver_notifications,
+                NotificationBatch(notifications=notifications),
+                start_to_close_timeout=self._case.policy.activities.start_to_close,
+                retry_policy=self._side_effect_retry(),
+                summary=_delivery_summary(notifications),
+            )
+            if report.failed:
+                self._apply(lambda now: self._case.notifications_failed(report.failed, now))
+        except ActivityError as err:
+            keys = ", ".join(n.key for n in notifications)
+            workflow.logger.error("notifications %s failed: %s", keys, err.cause or err)
+        finally:
+            for notification in notifications:
+                self._outbox.pop(notification.key, None)
+
+    async def _document_continuously(self) -> None:
+        """Write the case record as the case goes, one batch at a time."""
+        while True:
+            await workflow.wait_condition(lambda: not self._documented())
+            await self._documentation_window()
+            self._documented_milestone = self._milestone()
+            batch = CaseRecordBatch(
+                revision=self._case.revision,
+                view=self._case.view,
+                events=list(self._undocumented_events),
+                messages=list(self._undocumented_messages),
+                assessments=list(self._undocumented_assessments),
+                handoffs=list(self._undocumented_handoffs),
+            )
+            await self._locally_first(
+                RecordActivities.document_case,
+                batch,
+                self._side_effect_retry(),
+                f"document case revision {batch.revision}",
+            )
+            self._undocumented_events = _unsent(self._undocumented_events, batch.events)
+            self._undocumented_messages = _unsent(self._undocumented_messages, batch.messages)
+            self._undocumented_assessments = _unsent(
+                self._undocumented_assessments, batch.assessments
+            )
+            self._undocumented_handoffs = _unsent(self._undocumented_handoffs, batch.handoffs)
+            self._documented_revision = batch.revision
+
+    async def _documentation_window(self) -> None:
+        """Let the changes of the next moments join this batch, unless the case moved to
+        another state or level, or closed: those are written at once."""
+        window = self._case.policy.limits.documentation_window
+        if not window or self._milestone_reached():
+            return
+        with contextlib.suppress(TimeoutError):  # the window passed: write what there is
+            await workflow.wait_condition(
+                self._milestone_reached,
+                timeout=window,
+                timeout_summary=f"documentation window: {window.total_seconds():g} s",
+            )
+
+    def _milestone(self) -> tuple[CaseState, int]:
+        view = self._case.view
+        return view.state, int(view.level)
+
+    def _milestone_reached(self) -> bool:
+        return self._case.closed or self._milestone() != self._documented_milestone
+
+
+R = TypeVar("R", CaseEvent, MessageRecord, AssessmentRecord, HandoffRecord)
+
+
+def _unsent(pending: list[R], sent: list[R]) -> list[R]:
+    """``pending`` without what a batch documented (entries are keyed by ``seq``)."""
+    done = {entry.seq for entry in sent}
+    return [entry for entry in pending if entry.seq not in done]
+
+
+def _delivery_summary(notifications: list[Notification]) -> str:
+    """For the event history, in words: ``notify specialist agent alexander: case
+    offered · customer c-7: handoff customer offered``."""
+    parts = []
+    for n in notifications:
+        tier = n.case.tier.value if n.case and n.case.tier and n.recipient_kind == "agent" else ""
+        who = " ".join(p for p in (tier, n.recipient_kind, n.recipient) if p)
+        parts.append(f"{who}: {n.event.replace('_', ' ')}")
+    text = "notify " + " · ".join(parts)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _sa_update(key: SearchAttributeKey[Any], value: Any) -> SearchAttributeUpdate[Any]:
+    if value in ("", [], None):
+        return key.value_unset()
+    return key.value_set(value)
