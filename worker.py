@@ -85,8 +85,8 @@ def create_worker(
     active = ActiveDetector(detector, store, learning_refresh)  # the applied proposal, if any
     policy_activities = PolicyActivities(lambda: active().policy)
     detection = DetectionActivities(active)
-    records = RecordActivities(store)
     directory = directory or DirectoryStore(store.engine)
+    records = RecordActivities(store, directory)
     routing = RoutingActivities(directory)
     deliverer = deliverer or load_deliverer(store, detector.policy, directory.team_contacts)
     notifications = NotificationActivities(deliverer)

@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 import structlog
 from temporalio import activity
 
+from activities.routing import apply_assignments
 from baton.store.cases import CaseStore
+from baton.store.directory import DirectoryStore
 from domain.models import (
     CaseRecordBatch,
     CaseView,
@@ -15,6 +17,7 @@ from domain.models import (
     EarlierCase,
     Outcome,
 )
+from domain.routing import AssignmentChanges
 
 log = structlog.get_logger(__name__)
 
@@ -22,13 +25,18 @@ log = structlog.get_logger(__name__)
 class RecordActivities:
     """``document_case`` and ``customer_history`` against one :class:`CaseStore`."""
 
-    def __init__(self, store: CaseStore) -> None:
-        """Write to ``store``."""
+    def __init__(self, store: CaseStore, directory: DirectoryStore) -> None:
+        """Write to ``store``, and reservation changes to ``directory``."""
         self._store = store
+        self._directory = directory
 
     @activity.defn(name="document_case")
     def document_case(self, batch: CaseRecordBatch) -> None:
-        """Write the case record, its new history entries and messages, idempotently."""
+        """Apply the batch's reservation changes, then write the case record, its new
+        history entries and messages; each idempotently."""
+        if batch.directory_ops:
+            changes = AssignmentChanges(case_id=batch.view.case_id, ops=batch.directory_ops)
+            apply_assignments(self._directory, changes)
         self._store.write_case(batch)
         log.info(
             "case documented",

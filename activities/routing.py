@@ -32,12 +32,17 @@ class RoutingActivities:
     @activity.defn(name="update_assignments")
     def update_assignments(self, changes: AssignmentChanges) -> None:
         """Apply accepts and releases, in order."""
-        for op in changes.ops:
-            if op.kind == "accept" and op.offer is not None:
-                self._directory.accept(changes.case_id, op.offer)
-            elif op.kind == "performance" and op.agent and op.path and op.minutes is not None:
-                self._directory.record_resolution(changes.case_id, op.agent, op.path, op.minutes)
-            elif op.kind == "reopen" and op.agent and op.path and op.earlier_case:
-                self._directory.record_reopen(op.earlier_case, op.agent, op.path)
-            elif op.kind == "release":
-                self._directory.release(changes.case_id, op.offer)
+        apply_assignments(self._directory, changes)
+
+
+def apply_assignments(directory: DirectoryStore, changes: AssignmentChanges) -> None:
+    """Apply a case's reservation changes in order; each is idempotent."""
+    for op in changes.ops:
+        if op.kind == "accept" and op.offer is not None:
+            directory.accept(changes.case_id, op.offer)
+        elif op.kind == "performance" and op.agent and op.path and op.minutes is not None:
+            directory.record_resolution(changes.case_id, op.agent, op.path, op.minutes)
+        elif op.kind == "reopen" and op.agent and op.path and op.earlier_case:
+            directory.record_reopen(op.earlier_case, op.agent, op.path)
+        elif op.kind == "release":
+            directory.release(changes.case_id, op.offer)

@@ -560,6 +560,8 @@ class CaseRecordBatch(BaseModel):
     messages: list[MessageRecord]
     assessments: list[AssessmentRecord] = []
     handoffs: list[HandoffRecord] = []
+    directory_ops: list[DirectoryOp] = []
+    """The agents' reservation changes since the last batch, applied with the record."""
 
 
 class RetentionRequest(WireModel):

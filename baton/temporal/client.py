@@ -113,6 +113,7 @@ class BatonClient:
                 id=workflow_id,
                 task_queue=self.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                search_attributes=sa.at_start(case.customer.tier.value),
                 static_summary=f"{case.case_id} · {case.customer.tier.value} · "
                 f"{case.channel.value} · {case.subject[:80]}",
             )

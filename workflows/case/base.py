@@ -77,13 +77,17 @@ class CaseWorkflowBase:
                     )
             else:
                 self._local_streak = 0
-        return await workflow.execute_activity_method(
-            activity,
-            arg,
-            start_to_close_timeout=timeouts.start_to_close,
-            retry_policy=retry,
-            summary=summary,
-        )
+        self._fallbacks += 1
+        try:
+            return await workflow.execute_activity_method(
+                activity,
+                arg,
+                start_to_close_timeout=timeouts.start_to_close,
+                retry_policy=retry,
+                summary=summary,
+            )
+        finally:
+            self._fallbacks -= 1
 
     def _side_effect_retry(self) -> RetryPolicy:
         """Side effects retry until they succeed: a dead channel or database must not
@@ -96,8 +100,14 @@ class CaseWorkflowBase:
         )
 
     def _routing_settled(self) -> bool:
-        file = self._case
-        return not self._routing_busy and not file.view.route_needed and not file.directory_ops
+        """No reservation in flight or wanted (reservation changes of a settled case go
+        out with its record)."""
+        return not self._routing_busy and not self._case.view.route_needed
+
+    def _routing_in_hand(self) -> bool:
+        """Routing is settled, or waits on an outage (a regular activity retrying): the
+        record and the notifications wait for the offer, never for a store that is down."""
+        return self._routing_settled() or self._fallbacks > 0
 
     def _documented(self) -> bool:
-        return self._documented_revision >= self._case.revision
+        return self._documented_revision >= self._case.revision and not self._case.directory_ops

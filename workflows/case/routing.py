@@ -36,8 +36,8 @@ class CaseRouting(CaseWorkflowBase):
 
     async def _route_once(self) -> None:
         file = self._case
-        ops = file.take_directory_ops()
-        if ops:
+        ops = file.take_directory_ops() if file.view.route_needed else []
+        if ops:  # releases before the next reservation
             await self._locally_first(
                 RoutingActivities.update_assignments,
                 AssignmentChanges(case_id=file.view.case_id, ops=ops),

@@ -58,8 +58,7 @@ class CaseSideEffects(CaseWorkflowBase):
         new = [n for n in notifications if n.key not in self._outbox]
         for notification in new:
             self._outbox[notification.key] = notification
-        if new:
-            self._send(new)
+        self._unsent += new
 
     def _upsert_search_attributes(self) -> None:
         self._attributes_stale = True  # once per workflow task, by _flush_search_attributes
@@ -77,7 +76,7 @@ class CaseSideEffects(CaseWorkflowBase):
         updates: list[SearchAttributeUpdate[Any]] = []
         for key in sa.ALL:
             value = current[key.name]
-            if self._search_attributes.get(key.name) != value:
+            if not _same(self._search_attributes.get(key.name), value):
                 updates.append(_sa_update(key, value))
         if updates:
             workflow.upsert_search_attributes(updates)
@@ -94,10 +93,16 @@ class CaseSideEffects(CaseWorkflowBase):
         ]
         workflow.set_current_details("\n\n".join(lines))
 
-    def _send(self, notifications: list[Notification]) -> None:
-        task = asyncio.create_task(self._deliver_batch(notifications))
-        self._deliveries.add(task)
-        task.add_done_callback(self._deliveries.discard)
+    async def _deliver_continuously(self) -> None:
+        """Hand what the changes call for to one delivery at a time, once routing has
+        decided whom the case goes to: the team's notice, the offer and the customer's
+        message travel together (a store that is down never holds them)."""
+        while True:
+            await workflow.wait_condition(lambda: bool(self._unsent) and self._routing_in_hand())
+            batch, self._unsent = self._unsent, []
+            task = asyncio.create_task(self._deliver_batch(batch))
+            self._deliveries.add(task)
+            task.add_done_callback(self._deliveries.discard)
 
     async def _deliver_batch(self, notifications: list[Notification]) -> None:
         """Deliver together; deliveries that can never succeed go on the case's record."""
@@ -123,7 +128,10 @@ class CaseSideEffects(CaseWorkflowBase):
         while True:
             await workflow.wait_condition(lambda: not self._documented())
             await self._documentation_window()
+            # A handoff is written with its offer; the reservation changes go along.
+            await workflow.wait_condition(self._routing_in_hand)
             self._documented_milestone = self._milestone()
+            ops = self._case.take_directory_ops() if self._routing_settled() else []
             batch = CaseRecordBatch(
                 revision=self._case.revision,
                 view=self._case.view,
@@ -131,6 +139,7 @@ class CaseSideEffects(CaseWorkflowBase):
                 messages=list(self._undocumented_messages),
                 assessments=list(self._undocumented_assessments),
                 handoffs=list(self._undocumented_handoffs),
+                directory_ops=ops,
             )
             await self._locally_first(
                 RecordActivities.document_case,
@@ -186,6 +195,11 @@ def _delivery_summary(notifications: list[Notification]) -> str:
         parts.append(f"{who}: {n.event.replace('_', ' ')}")
     text = "notify " + " · ".join(parts)
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _same(known: Any, value: Any) -> bool:
+    """An attribute the server does not have equals an empty value (nothing to unset)."""
+    return known == value or (known is None and value in ("", []))
 
 
 def _sa_update(key: SearchAttributeKey[Any], value: Any) -> SearchAttributeUpdate[Any]:

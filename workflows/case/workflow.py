@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.policy import ActivityTimeouts, EscalationPolicy
     from domain.states import CaseState
+    from workflows import search_attributes as sa
 
 from workflows.case.base import LOCAL_FAILURES
 from workflows.case.commands import HumanCommands
@@ -72,7 +73,9 @@ class CaseWorkflow(CaseMessages, HumanCommands, CaseRouting, CaseSideEffects):
         self._undocumented_assessments: list[AssessmentRecord] = []
         self._undocumented_handoffs: list[HandoffRecord] = []
         self._documented_revision = 0
-        self._search_attributes: dict[str, Any] = {}
+        self._search_attributes: dict[str, Any] = sa.known(workflow.info().typed_search_attributes)
+        self._unsent: list[Notification] = []  # in the outbox, not yet handed to a delivery
+        self._fallbacks = 0  # the case's own activities running as regular ones now
         self._deliveries: set[asyncio.Task[None]] = set()
         self._inbox: list[IncomingMessage] = []
         self._queued = 0  # messages ever put in the inbox (this run)
@@ -100,9 +103,9 @@ class CaseWorkflow(CaseMessages, HumanCommands, CaseRouting, CaseSideEffects):
         self._documented_milestone = self._milestone()
         tasks = [asyncio.create_task(self._flush_search_attributes())]
         self._publish([])
-        if self._outbox:
-            self._send(list(self._outbox.values()))
+        self._unsent = list(self._outbox.values())  # carried over: sent (again) at once
         tasks += [
+            asyncio.create_task(self._deliver_continuously()),
             asyncio.create_task(self._document_continuously()),
             asyncio.create_task(self._take_inbox()),
             asyncio.create_task(self._route_continuously()),
