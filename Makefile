@@ -44,6 +44,7 @@ bench: bench-detection $(STAMP)
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/long_case.py
 	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/pair.py
 
 bench-detection: $(STAMP)
 	$(BIN)/python bench/detection.py
