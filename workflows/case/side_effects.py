@@ -1,5 +1,6 @@
 """Publishing each change: search attributes, the Web UI's current details, the
-notifications (one activity per change) and the case record (batched)."""
+notifications (one activity per batch, once routing has decided) and the case record
+(batched, with the reservation changes)."""
 
 from __future__ import annotations
 
@@ -132,6 +133,7 @@ class CaseSideEffects(CaseWorkflowBase):
             await workflow.wait_condition(self._routing_in_hand)
             self._documented_milestone = self._milestone()
             ops = self._case.take_directory_ops() if self._routing_settled() else []
+            self._documenting_ops = ops  # carried over should the run end meanwhile
             batch = CaseRecordBatch(
                 revision=self._case.revision,
                 view=self._case.view,
@@ -154,6 +156,7 @@ class CaseSideEffects(CaseWorkflowBase):
             )
             self._undocumented_handoffs = _unsent(self._undocumented_handoffs, batch.handoffs)
             self._documented_revision = batch.revision
+            self._documenting_ops = []
 
     async def _documentation_window(self) -> None:
         """Let the changes of the next moments join this batch, unless the case moved to

@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         CaseInput,
         CaseView,
         Deadline,
+        DirectoryOp,
         HandoffRecord,
         IncomingMessage,
         MessageRecord,
@@ -76,6 +77,7 @@ class CaseWorkflow(CaseMessages, HumanCommands, CaseRouting, CaseSideEffects):
         self._search_attributes: dict[str, Any] = sa.known(workflow.info().typed_search_attributes)
         self._unsent: list[Notification] = []  # in the outbox, not yet handed to a delivery
         self._fallbacks = 0  # the case's own activities running as regular ones now
+        self._documenting_ops: list[DirectoryOp] = []  # in the record being written
         self._deliveries: set[asyncio.Task[None]] = set()
         self._inbox: list[IncomingMessage] = []
         self._queued = 0  # messages ever put in the inbox (this run)
@@ -252,7 +254,7 @@ class CaseWorkflow(CaseMessages, HumanCommands, CaseRouting, CaseSideEffects):
             undocumented_messages=self._undocumented_messages,
             documented_revision=self._documented_revision,
             inbox=self._inbox,
-            directory_ops=file.directory_ops,
+            directory_ops=self._documenting_ops + file.directory_ops,  # idempotent
             undocumented_assessments=self._undocumented_assessments,
             undocumented_handoffs=self._undocumented_handoffs,
         )
