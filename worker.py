@@ -87,7 +87,7 @@ def create_worker(
     detection = DetectionActivities(active)
     directory = directory or DirectoryStore(store.engine)
     records = RecordActivities(store, directory)
-    routing = RoutingActivities(directory)
+    routing = RoutingActivities(directory, store)
     deliverer = deliverer or load_deliverer(store, detector.policy, directory.team_contacts)
     notifications = NotificationActivities(deliverer)
     retention = RetentionActivities(store)
@@ -103,7 +103,6 @@ def create_worker(
             detection.assess_message,
             notifications.deliver_notifications,
             records.document_case,
-            records.customer_history,
             routing.reserve_agent,
             routing.update_assignments,
             routing.claim_agent,

@@ -280,7 +280,7 @@ class EarlierCase(BaseModel):
 
 
 class CustomerHistoryRequest(BaseModel):
-    """Input of the ``customer_history`` activity."""
+    """The customer's earlier cases a first handoff asks for (with its reservation)."""
 
     customer_id: str
     case_id: str

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from domain.calendar import BusinessCalendar
 from domain.directory import Agent, Directory, Presence, Team
 from domain.language import Language
-from domain.models import Channel, DirectoryOp
+from domain.models import Channel, CustomerHistoryRequest, DirectoryOp, EarlierCase
 from domain.policy import Routing, RoutingStrategy
 from domain.states import Tier
 
@@ -51,6 +51,8 @@ class ReserveRequest(BaseModel):
     request: RoutingRequest
     offer: int
     routing: Routing
+    history: CustomerHistoryRequest | None = None
+    """At the first handoff: look up the customer's earlier cases in the same call."""
 
 
 class ClaimRequest(BaseModel):
@@ -87,6 +89,14 @@ class RoutingDecision(BaseModel):
     """Nobody free: when the next serving team's shift starts (None: one is working now)."""
     queue_position: int | None = None
     """Nobody free: the case's place in the line for its path and tier (1 = next)."""
+
+
+class Reservation(BaseModel):
+    """Output of the ``reserve_agent`` activity: the decision, and the customer's
+    earlier cases when the request asked for them."""
+
+    decision: RoutingDecision
+    earlier_cases: list[EarlierCase] | None = None
 
 
 def serving_teams(directory: Directory, request: RoutingRequest) -> list[Team]:

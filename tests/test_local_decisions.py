@@ -24,7 +24,6 @@ from workflows.case import CaseWorkflow
 LOCAL = {
     "load_policy",
     "assess_message",
-    "customer_history",
     "reserve_agent",
     "document_case",
 }

@@ -6,10 +6,8 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.records import RecordActivities
     from activities.routing import RoutingActivities
-    from domain.models import CustomerHistoryRequest, EarlierCase
-    from domain.routing import AssignmentChanges, ReserveRequest
+    from domain.routing import AssignmentChanges, Reservation, ReserveRequest
     from domain.states import CaseState
 
 from workflows.case.base import CaseWorkflowBase
@@ -49,26 +47,21 @@ class CaseRouting(CaseWorkflowBase):
         if file.view.state is not CaseState.HANDOFF:
             file.view.route_needed = False
             return
-        history = file.history_request()  # first handoff: the customer's earlier cases
         request = file.routing_request(workflow.now())
         offer = file.view.offer_no
-        reserve = self._locally_first(
+        reserve = ReserveRequest(
+            request=request,
+            offer=offer,
+            routing=file.policy.routing,
+            history=file.history_request(),  # first handoff: the customer's earlier cases
+        )
+        reservation: Reservation = await self._locally_first(
             RoutingActivities.reserve_agent,
-            ReserveRequest(request=request, offer=offer, routing=file.policy.routing),
+            reserve,
             self._side_effect_retry(),
             f"route offer {offer}: {request.path}, {request.tier.value}",
         )
-        if history is not None:  # local activities run one after the other
-            earlier = await self._customer_history(history)
+        earlier = reservation.earlier_cases
+        if earlier is not None:
             self._apply(lambda now: file.set_earlier_cases(earlier, now))
-        decision = await reserve
-        self._apply(lambda now: file.routed(decision, offer, now))
-
-    async def _customer_history(self, request: CustomerHistoryRequest) -> list[EarlierCase]:
-        cases: list[EarlierCase] = await self._locally_first(
-            RecordActivities.customer_history,
-            request,
-            self._side_effect_retry(),
-            "look up the customer's earlier cases",
-        )
-        return cases
+        self._apply(lambda now: file.routed(reservation.decision, offer, now))
