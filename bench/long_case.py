@@ -3,7 +3,9 @@
 Runs on the embedded dev server (file-backed SQLite with the WAL pragmas) with the
 production worker composition, sends the messages as ``message`` signals in chunks,
 and reports per chunk how fast they were taken in, plus how often the case continued
-as new, the longest run's history, worker memory and the store's row counts. Healthy
+as new, the longest run's history, worker memory, the store's row counts and how long
+the record takes to catch up after one more message once the documentation window has
+passed (plain messages are written with the case's next change). Healthy
 means: the last chunk is about as fast as the first (no growth with length).
 
     .venv/bin/python bench/long_case.py [--messages 10000] [--chunk 1000]
@@ -64,12 +66,17 @@ async def main(messages: int, chunk: int) -> dict[str, object]:
                 async with worker:
                     figures = await _drive(env.client, worker.task_queue, messages, chunk)
                     case_id = str(figures.pop("case_id"))
+                    handle = env.client.get_workflow_handle(workflow_id_for(case_id))
+                    # The last messages wait for the case's next change past the window.
+                    await asyncio.sleep(policy.limits.documentation_window.total_seconds())
+                    closing = IncomingMessage(message_id="closing", author="ai", text="Bye.")
+                    await handle.signal(CaseWorkflow.message, closing)
                     t0 = time.perf_counter()
-                    while len(store.messages(case_id)) < messages:
+                    while len(store.messages(case_id)) < messages + 1:
                         await asyncio.sleep(0.1)  # documentation catches up
                     figures["documentation_lag_s"] = round(time.perf_counter() - t0, 1)
-                    await env.client.get_workflow_handle(workflow_id_for(case_id)).terminate()
-                figures["stored_messages"] = len(store.messages(case_id))
+                    await handle.terminate()
+                figures["stored_messages"] = len(store.messages(case_id))  # with the closing one
                 runs, longest = await _runs_and_longest_history(
                     env.client, workflow_id_for(case_id)
                 )

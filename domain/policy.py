@@ -307,8 +307,10 @@ class Limits(_Strict):
     With local activities a message costs few events, so the events alone would let a
     run grow to about 3,000 messages."""
     documentation_window: timedelta = Field(default=timedelta(seconds=2), ge=timedelta(0))
-    """Changes within this window are documented together (transitions and the close at
-    once); 0 documents every change on its own. Fewer writes, a shorter history."""
+    """An unwritten change older than this is documented when the case next wakes (a
+    later change, a timer), with all that waits; the opening, transitions, a message
+    that fired a reason and the close at once; 0 documents every change on its own.
+    Fewer writes, no timer in the history."""
 
 
 _SAMPLE = {

@@ -72,7 +72,7 @@ async def _scenario(env: WorkflowEnvironment, name: str, case: CaseDriver) -> No
     elif name == "repeat_escalation":  # the store holds this customer's earlier case
         await case.say("talk to a human")
         assert (await case.view()).repeat_of == "C-earlier"
-    elif name == "documentation_window":  # a window runs out before the next change
+    elif name == "documentation_window":  # the window passes before the next change
         await case.say("Where is my parcel?")
         await case.say("Let me check the tracking for you.", author="ai")
         await env.sleep(timedelta(seconds=3))

@@ -5,7 +5,6 @@ notifications (one activity per batch, once routing has decided) and the case re
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any, TypeVar
 
 from temporalio import workflow
@@ -48,6 +47,8 @@ class CaseSideEffects(CaseWorkflowBase):
         self._undocumented_messages += file.new_messages
         self._undocumented_assessments += file.new_assessments
         self._undocumented_handoffs += file.new_handoffs
+        if self._undocumented_since is None and self._documented_revision < file.revision:
+            self._undocumented_since = workflow.now()
         file.new_events.clear()
         file.new_messages.clear()
         file.new_assessments.clear()
@@ -125,15 +126,17 @@ class CaseSideEffects(CaseWorkflowBase):
                 self._outbox.pop(notification.key, None)
 
     async def _document_continuously(self) -> None:
-        """Write the case record as the case goes, one batch at a time."""
+        """Write the case record as the case goes, one batch at a time, when
+        :meth:`_record_due` says so: no timer of its own, so a plain message costs the
+        history nothing until the case has another reason to wake."""
         while True:
-            await workflow.wait_condition(lambda: not self._documented())
-            await self._documentation_window()
+            await workflow.wait_condition(self._record_due)
             # A handoff is written with its offer; the reservation changes go along.
             await workflow.wait_condition(self._routing_in_hand)
             self._documented_milestone = self._milestone()
             ops = self._case.take_directory_ops() if self._routing_settled() else []
             self._documenting_ops = ops  # carried over should the run end meanwhile
+            self._undocumented_since = None  # later changes start the clock again
             batch = CaseRecordBatch(
                 revision=self._case.revision,
                 view=self._case.view,
@@ -158,18 +161,26 @@ class CaseSideEffects(CaseWorkflowBase):
             self._documented_revision = batch.revision
             self._documenting_ops = []
 
-    async def _documentation_window(self) -> None:
-        """Let the changes of the next moments join this batch, unless the case moved to
-        another state or level, or closed: those are written at once."""
+    def _record_due(self) -> bool:
+        """The record is written at once when the case opens (the customer's other cases
+        must find it), moved to another state or level or closed, a message fired a
+        reason (the learning loop reads its evidence), or a settled case has
+        reservation changes (an agent's load must not wait); other changes (a plain
+        message) once they are older than ``limits.documentation_window`` when the case
+        next wakes (a later change, a timer), so they join the next batch. Until then
+        they are safe in the workflow, and the ``state`` query shows them."""
+        if self._case.directory_ops and self._routing_settled():
+            return True
+        if self._documented_revision >= self._case.revision:
+            return False
+        opening = self._documented_revision == 0
+        fired = any(a.reasons for a in self._undocumented_assessments)
+        return opening or fired or self._milestone_reached() or self._window_passed()
+
+    def _window_passed(self) -> bool:
         window = self._case.policy.limits.documentation_window
-        if not window or self._milestone_reached():
-            return
-        with contextlib.suppress(TimeoutError):  # the window passed: write what there is
-            await workflow.wait_condition(
-                self._milestone_reached,
-                timeout=window,
-                timeout_summary=f"documentation window: {window.total_seconds():g} s",
-            )
+        since = self._undocumented_since
+        return not window or since is None or workflow.now() - since >= window
 
     def _milestone(self) -> tuple[CaseState, int]:
         view = self._case.view

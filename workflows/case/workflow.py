@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -74,6 +74,7 @@ class CaseWorkflow(CaseMessages, HumanCommands, CaseRouting, CaseSideEffects):
         self._undocumented_assessments: list[AssessmentRecord] = []
         self._undocumented_handoffs: list[HandoffRecord] = []
         self._documented_revision = 0
+        self._undocumented_since: datetime | None = None  # the oldest unwritten change
         self._search_attributes: dict[str, Any] = sa.known(workflow.info().typed_search_attributes)
         self._unsent: list[Notification] = []  # in the outbox, not yet handed to a delivery
         self._fallbacks = 0  # the case's own activities running as regular ones now
@@ -103,6 +104,8 @@ class CaseWorkflow(CaseMessages, HumanCommands, CaseRouting, CaseSideEffects):
             )
         self._file = await self._open(case)
         self._documented_milestone = self._milestone()
+        if not self._documented():  # carried over: its clock starts in this run
+            self._undocumented_since = workflow.now()
         tasks = [asyncio.create_task(self._flush_search_attributes())]
         self._publish([])
         self._unsent = list(self._outbox.values())  # carried over: sent (again) at once
