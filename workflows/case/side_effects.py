@@ -159,12 +159,13 @@ class CaseSideEffects(CaseWorkflowBase):
             )
             self._undocumented_handoffs = _unsent(self._undocumented_handoffs, batch.handoffs)
             self._documented_revision = batch.revision
+            self._documented_reasons.update(r.name for a in batch.assessments for r in a.reasons)
             self._documenting_ops = []
 
     def _record_due(self) -> bool:
         """The record is written at once when the case opens (the customer's other cases
         must find it), moved to another state or level or closed, a message fired a
-        reason (the learning loop reads its evidence), or a settled case has
+        reason new to the record (the learning loop reads its evidence), or a settled case has
         reservation changes (an agent's load must not wait); other changes (a plain
         message) once they are older than ``limits.documentation_window`` when the case
         next wakes (a later change, a timer), so they join the next batch. Until then
@@ -174,7 +175,11 @@ class CaseSideEffects(CaseWorkflowBase):
         if self._documented_revision >= self._case.revision:
             return False
         opening = self._documented_revision == 0
-        fired = any(a.reasons for a in self._undocumented_assessments)
+        fired = any(  # a reason new to the record: a repeated one waits its turn
+            r.name not in self._documented_reasons
+            for a in self._undocumented_assessments
+            for r in a.reasons
+        )
         return opening or fired or self._milestone_reached() or self._window_passed()
 
     def _window_passed(self) -> bool:

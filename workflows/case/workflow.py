@@ -75,6 +75,7 @@ class CaseWorkflow(CaseMessages, HumanCommands, CaseRouting, CaseSideEffects):
         self._undocumented_handoffs: list[HandoffRecord] = []
         self._documented_revision = 0
         self._undocumented_since: datetime | None = None  # the oldest unwritten change
+        self._documented_reasons: set[str] = set()  # reasons the record has (this run)
         self._search_attributes: dict[str, Any] = sa.known(workflow.info().typed_search_attributes)
         self._unsent: list[Notification] = []  # in the outbox, not yet handed to a delivery
         self._fallbacks = 0  # the case's own activities running as regular ones now
