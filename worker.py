@@ -1,8 +1,9 @@
 """Run Baton's worker: ``python worker.py`` (``make run``).
 
 Without ``TEMPORAL_ADDRESS`` it first starts the embedded Temporal dev server (SQLite
-under ``.data/``, Web UI on http://localhost:8233); with it, it joins that cluster.
-Ctrl-C (or SIGTERM) stops the worker and the embedded server cleanly.
+under ``.data/``, Web UI on http://localhost:8233) as its child, which dies with it;
+with it, it joins that cluster. Ctrl-C (or SIGTERM) stops the worker and the embedded
+server cleanly; a server that exits under a running worker stops it (exit code 1).
 """
 
 from __future__ import annotations
@@ -41,10 +42,11 @@ from baton.reports.learning import ActiveDetector
 from baton.settings import ConfigError, Settings
 from baton.store.cases import CaseStore
 from baton.store.directory import DirectoryStore, read_directory
+from baton.temporal.embedded import EmbeddedServerError, lock_data_dir, start_server
 from baton.temporal.log_context import CaseLogContext
 from baton.temporal.sandbox import workflow_runner
 from baton.temporal.schedules import ensure_learning_schedule, ensure_retention_schedule
-from baton.temporal.server import connect, metrics_runtime, start_embedded_server
+from baton.temporal.server import connect, metrics_runtime
 from baton.temporal.slots import WorkerSlots
 from domain.detector import Detector
 from domain.directory import Directory
@@ -181,8 +183,10 @@ async def main() -> int:
     configure_logging()
     try:
         settings = Settings()  # a ValidationError (a ValueError) names the variable
+        # First: a second worker on this data directory must change nothing.
+        lock = lock_data_dir(settings) if settings.embedded_server else None
         checked = _check(settings)
-    except (ConfigError, ValueError) as err:
+    except (ConfigError, ValueError, EmbeddedServerError) as err:
         print(f"baton: {err}", file=sys.stderr)
         return 2
     stop = asyncio.Event()
@@ -194,6 +198,8 @@ async def main() -> int:
         return await _serve(settings, checked, store, stop)
     finally:
         store.close()
+        if lock is not None:
+            lock.close()
 
 
 async def _serve(
@@ -207,17 +213,24 @@ async def _serve(
         checked.notifications, checked.templates, store, directory_store.team_contacts
     )
     async with AsyncExitStack() as stack:
+        server_exit: asyncio.Task[int] | None = None
         if settings.embedded_server:
-            env = await start_embedded_server(settings, runtime)
-            stack.push_async_callback(env.shutdown)
-            client = env.client
+            try:
+                server = await start_server(settings)
+            except EmbeddedServerError as err:
+                print(f"baton: {err}", file=sys.stderr)
+                return 2
+            stack.push_async_callback(server.stop)
+            server_exit = asyncio.create_task(server.exited())
+            server_exit.add_done_callback(lambda _: stop.set())
+            stack.callback(server_exit.cancel)
             log.info(
                 "embedded Temporal server started",
-                address=f"127.0.0.1:{settings.baton_dev_server_port}",
+                pid=server.pid,
+                address=server.address,
                 web_ui=f"http://localhost:{settings.baton_dev_ui_port}",
             )
-        else:
-            client = await connect(settings, runtime)
+        client = await connect(settings, runtime)
         slots = settings.worker_slots
         executor = stack.enter_context(slots.executor())
         stack.push_async_callback(deliverer.close)
@@ -258,6 +271,13 @@ async def _serve(
                 policy_version=detector.policy.version,
             )
             await stop.wait()
+            if server_exit is not None and server_exit.done():
+                log.error(
+                    "the embedded Temporal server exited; the worker stops (start it again "
+                    "with `make run`: cases and timers are kept)",
+                    exit_code=server_exit.result(),
+                )
+                return 1
             log.info("stopping")
     return 0
 

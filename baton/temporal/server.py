@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import sys
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,6 @@ from temporalio.client import Client, TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode
-from temporalio.testing import WorkflowEnvironment
 
 from baton.settings import Settings
 from baton.temporal.codec import with_codec
@@ -55,27 +53,6 @@ def metrics_runtime(settings: Settings) -> Runtime | None:
         return None
     metrics = PrometheusConfig(bind_address=settings.baton_metrics_address)
     return Runtime(telemetry=TelemetryConfig(metrics=metrics))
-
-
-async def start_embedded_server(
-    settings: Settings, runtime: Runtime | None = None
-) -> WorkflowEnvironment:
-    """Start the Temporal dev server with the Web UI, file-backed under the data dir."""
-    settings.baton_data_dir.mkdir(parents=True, exist_ok=True)
-    return await WorkflowEnvironment.start_local(
-        namespace=settings.temporal_namespace,
-        data_converter=with_codec(pydantic_data_converter, settings.codec),
-        ip="127.0.0.1",
-        port=settings.baton_dev_server_port,
-        ui=True,
-        ui_port=settings.baton_dev_ui_port,
-        search_attributes=search_attributes.ALL,
-        dev_server_existing_path=installed_binary("temporal"),
-        dev_server_database_filename=str(settings.baton_data_dir / "temporal.db"),
-        dev_server_extra_args=dev_server_args(settings.baton_codec_endpoint),
-        dev_server_startup_timeout=timedelta(seconds=60),
-        runtime=runtime,
-    )
 
 
 def connect_options(settings: Settings) -> dict[str, Any]:
