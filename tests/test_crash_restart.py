@@ -8,7 +8,6 @@ import asyncio
 import signal
 import socket
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 import psutil
 import pytest
 
-from baton.settings import PROJECT_ROOT, Settings
+from baton.settings import Settings
 from baton.store.cases import CaseStore
 from baton.temporal.client import BatonClient
 from baton.temporal.embedded import server_command
@@ -25,7 +24,7 @@ from domain.states import CaseState
 from tests.conftest import new_case
 from tests.servers import WebhookReceiver
 from tests.test_crash_record import MESSAGE, _config, _until
-from tests.test_worker_process import WorkerProcess, _listening
+from tests.test_worker_process import WorkerProcess, _listening, _refused_start
 
 ACCEPT_TIMEOUTS = (
     "[timers.accept_timeout]          # offered agent does not accept: next agent, then up a tier\n"
@@ -184,19 +183,10 @@ async def test_a_server_left_by_a_crashed_worker_is_stopped_and_replaced(
 
 
 def _refused(env: dict[str, str]) -> str:
-    """Run ``python worker.py``, which must stop at once with exit code 2; its stderr."""
-    result = subprocess.run(
-        [sys.executable, "worker.py"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr and "server started" not in result.stderr
-    return result.stderr
+    """Run ``python worker.py``, which must stop at once (exit code 2) claiming no server."""
+    stderr = _refused_start(env).stderr
+    assert "Traceback" not in stderr and "server started" not in stderr
+    return stderr
 
 
 def test_a_port_held_by_a_foreign_listener_stops_the_worker_naming_it(
