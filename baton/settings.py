@@ -101,6 +101,13 @@ class Settings(BaseSettings):
     baton_database_url: str | None = None
     baton_dev_server_port: int = 7233
     baton_dev_ui_port: int = 8233
+    baton_desk_host: str = "127.0.0.1"
+    """Where the agents' desk listens (loopback: put a TLS proxy in front for others)."""
+    baton_desk_port: int = Field(default=8300, ge=1, le=65535)
+    baton_desk_secret: SecretStr | None = None
+    """Signs the desk's session cookies; unset: a random one kept in the data dir."""
+    baton_desk_https: bool = False
+    """The desk is reached over HTTPS (a proxy terminates TLS): cookies only over HTTPS."""
     baton_workflow_task_slots: int = Field(default=WorkerSlots.workflow_tasks, ge=2)
     """Workflow tasks the worker takes on at once (``baton.temporal.slots.WorkerSlots``)."""
     baton_activity_slots: int = Field(default=WorkerSlots.regular, ge=1)

@@ -26,13 +26,19 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
 
-@pytest.fixture
-async def ui_env() -> AsyncIterator[tuple[WorkflowEnvironment, int]]:
-    """The dev server with its Web UI on free loopback ports."""
+def chromium_or_skip() -> None:
+    """Browser tests need Debian's Chromium: missing under CI is a failure (`make test`
+    installs it), elsewhere they skip."""
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             raise AssertionError("chromium is missing: `make test` installs Debian's package")
         pytest.skip("chromium is not installed (make test installs it)")
+
+
+@pytest.fixture
+async def ui_env() -> AsyncIterator[tuple[WorkflowEnvironment, int]]:
+    """The dev server with its Web UI on free loopback ports."""
+    chromium_or_skip()
     for attempt in range(3):
         # free_port keeps below the ephemeral range, but a port can still be taken
         # before the server binds it (by another program): then start again on new ones.

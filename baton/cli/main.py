@@ -24,6 +24,7 @@ from rich.table import Table
 from temporalio.service import RPCError
 
 from baton.cli import codec as codec_cli
+from baton.cli import desk as desk_cli
 from baton.cli import learning as learning_cli
 from baton.cli import records as records_cli
 from baton.cli import report as report_cli
@@ -53,6 +54,7 @@ case_app.command("export")(records_cli.case_export)
 app.add_typer(codec_cli.codec_app_cli, name="codec")
 app.command("report")(report_cli.report)
 app.add_typer(learning_cli.learning_app, name="learning")
+app.add_typer(desk_cli.desk_app, name="desk")
 
 out = Console()
 err = Console(stderr=True)

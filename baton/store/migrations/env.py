@@ -7,6 +7,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
+import baton.store.accounts
 import baton.store.cases
 import baton.store.directory
 

@@ -1,0 +1,1 @@
+"""The agents' desk: a server-rendered web application over the wire contract."""

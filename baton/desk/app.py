@@ -1,0 +1,312 @@
+"""The desk's web application (Starlette, server-rendered Jinja2 pages).
+
+It acts on cases through :class:`~baton.temporal.client.BatonClient`, the same wire
+contract as every backend, and reads lists from the documentation store. Who may do
+what is decided in :mod:`domain.desk` alone; a case someone may not see answers 404,
+as one that does not exist does. Customer text is shown to the people the rules allow
+and never logged.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import structlog
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+from sqlmodel import Session, col, or_, select
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from baton.desk.i18n import catalog, negotiate
+from baton.store.accounts import AccountStore
+from baton.store.cases import CaseRow, CaseStore
+from baton.store.directory import DirectoryStore
+from baton.temporal.client import BatonClient, CaseNotFound, CaseRequestRejected
+from domain.desk import DeskAction, DeskUser, desk_user, may
+from domain.models import CaseView
+from domain.states import CaseState
+
+log = structlog.get_logger("baton.desk")
+
+HERE = Path(__file__).resolve().parent
+SIGN_IN_LIMITS = (parse("5/minute"), parse("30/hour"))
+"""Sign-in attempts per address and person: enough for typos, too few for guessing."""
+WORKED = (CaseState.HUMAN_HANDLING, CaseState.FOLLOW_UP)
+"""The states of a case an agent is working on."""
+SESSION_SECONDS = 8 * 3600
+"""A sign-in lasts a working day."""
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+
+
+@dataclass
+class Desk:
+    """What the desk works with."""
+
+    client: BatonClient
+    store: CaseStore
+    accounts: AccountStore
+    directory: DirectoryStore
+
+
+def create_app(desk: Desk, secret: str, https_only: bool = False) -> Starlette:
+    """The desk's ASGI application; ``secret`` signs its session cookies."""
+    pages = Pages(desk)
+    routes = [
+        Route("/", pages.inbox),
+        Route("/login", pages.login_form, methods=["GET"]),
+        Route("/login", pages.login, methods=["POST"]),
+        Route("/logout", pages.logout, methods=["POST"]),
+        Route("/cases/{case_id}", pages.case),
+        Route("/cases/{case_id}/accept", pages.accept, methods=["POST"]),
+        Route("/cases/{case_id}/decline", pages.decline, methods=["POST"]),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+    middleware = [
+        Middleware(_SecurityHeaders),
+        Middleware(
+            SessionMiddleware,
+            secret_key=secret,
+            session_cookie="baton_desk",
+            max_age=SESSION_SECONDS,
+            same_site="strict",
+            https_only=https_only,
+        ),
+    ]
+    return Starlette(routes=routes, middleware=middleware)
+
+
+class _SecurityHeaders(BaseHTTPMiddleware):
+    async def dispatch(
+        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+
+class Pages:
+    """The desk's pages and form actions."""
+
+    def __init__(self, desk: Desk) -> None:
+        """Serve ``desk``."""
+        self.desk = desk
+        self.templates = Environment(
+            loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape()
+        )
+        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    # ------------------------------------------------------------------ sign-in
+    async def login_form(self, request: Request) -> Response:
+        """The sign-in form."""
+        return self._render(request, "login.html", typed="")
+
+    async def login(self, request: Request) -> Response:
+        """Check the password; a session for the person on success."""
+        form = await request.form()
+        if not _csrf_ok(request, form.get("csrf")):
+            return self._error(request, "forbidden", 403)
+        person = str(form.get("person", ""))[:100].strip()
+        address = request.client.host if request.client else "?"
+        key = f"{address}/{person}"
+        if not all(self.limiter.hit(limit, "login", key) for limit in SIGN_IN_LIMITS):
+            log.warning("desk sign-in rate limited", address=address)
+            return self._render(
+                request, "login.html", 429, error_key="too_many_attempts", typed=person
+            )
+        account = self.desk.accounts.verify(person, str(form.get("password", "")))
+        if account is None:
+            log.info("desk sign-in refused", address=address)
+            return self._render(
+                request, "login.html", 401, error_key="wrong_password", typed=person
+            )
+        request.session.clear()  # a new session: no fixation
+        request.session.update(person=account.person, csrf=secrets.token_urlsafe(32))
+        log.info("desk sign-in", person=account.person)
+        return RedirectResponse("/", status_code=303)
+
+    async def logout(self, request: Request) -> Response:
+        """End the session."""
+        form = await request.form()
+        if not _csrf_ok(request, form.get("csrf")):
+            return self._error(request, "forbidden", 403)
+        request.session.clear()
+        return RedirectResponse("/login", status_code=303)
+
+    # ------------------------------------------------------------------ pages
+    async def inbox(self, request: Request) -> Response:
+        """The offers waiting for the person and their open cases."""
+        user = self._user(request)
+        if user is None:
+            return RedirectResponse("/login", status_code=303)
+        cases = [c for c in self._cases_near(user.id) if may(user, DeskAction.VIEW, c)]
+        offers = [c for c in cases if may(user, DeskAction.ACCEPT, c)]
+        mine = [c for c in cases if c.assigned_agent == user.id and c.state in WORKED]
+        return self._render(request, "inbox.html", offers=offers, open_cases=mine)
+
+    async def case(self, request: Request) -> Response:
+        """One case with its handoff package and transcript."""
+        user = self._user(request)
+        if user is None:
+            return RedirectResponse("/login", status_code=303)
+        view = await self._visible(user, request.path_params["case_id"])
+        if view is None:
+            return self._error(request, "not_found", 404)
+        return self._render(
+            request, "case.html", c=view, may_accept=may(user, DeskAction.ACCEPT, view)
+        )
+
+    async def accept(self, request: Request) -> Response:
+        """Accept the offered case."""
+        return await self._act(request, DeskAction.ACCEPT)
+
+    async def decline(self, request: Request) -> Response:
+        """Decline the offered case with a reason."""
+        return await self._act(request, DeskAction.DECLINE)
+
+    async def _act(self, request: Request, action: DeskAction) -> Response:
+        user = self._user(request)
+        if user is None:
+            return RedirectResponse("/login", status_code=303)
+        form = await request.form()
+        if not _csrf_ok(request, form.get("csrf")):
+            return self._error(request, "forbidden", 403)
+        case_id = request.path_params["case_id"]
+        view = await self._visible(user, case_id)
+        if view is None:
+            return self._error(request, "not_found", 404)
+        if not may(user, action, view):
+            return self._error(request, "forbidden", 403)
+        try:
+            if action is DeskAction.ACCEPT:
+                await self.desk.client.accept(case_id, user.id)
+            else:
+                reason = str(form.get("reason", ""))[:500]
+                await self.desk.client.decline(case_id, user.id, reason)
+        except CaseRequestRejected as err:
+            message = f"{catalog(self._language(request))['refused']}: {err}"
+            return self._error(request, message=message, status=409)
+        log.info("desk action", person=user.id, action=action.value, case_id=case_id)
+        target = f"/cases/{case_id}" if action is DeskAction.ACCEPT else "/"
+        return RedirectResponse(target, status_code=303)
+
+    # ------------------------------------------------------------------ helpers
+    def _user(self, request: Request) -> DeskUser | None:
+        person = request.session.get("person")
+        if not isinstance(person, str):
+            return None
+        account = self.desk.accounts.account(person)
+        if account is None:  # removed since: the session ends with it
+            request.session.clear()
+            return None
+        return desk_user(person, self.desk.directory.directory(), account.lead)
+
+    async def _visible(self, user: DeskUser, case_id: str) -> CaseView | None:
+        try:
+            view = await self.desk.client.case(case_id)
+        except (CaseNotFound, ValueError):
+            return None
+        return view if may(user, DeskAction.VIEW, view) else None
+
+    def _cases_near(self, person: str) -> list[CaseView]:
+        """Stored cases that may be offered or assigned to ``person`` (the rules pick)."""
+        with Session(self.desk.store.engine) as session:
+            rows = session.exec(
+                select(CaseRow).where(
+                    or_(
+                        col(CaseRow.state) == CaseState.HANDOFF.value,
+                        col(CaseRow.assigned_agent) == person,
+                    ),
+                    col(CaseRow.closed_at).is_(None),
+                )
+            ).all()
+        return [CaseView.model_validate_json(r.view_json) for r in rows]
+
+    def _language(self, request: Request) -> str:
+        person = request.session.get("person")
+        account = self.desk.accounts.account(person) if isinstance(person, str) else None
+        return negotiate(request.headers.get("accept-language", ""), account and account.language)
+
+    def _zone(self, request: Request) -> ZoneInfo:
+        """The account's time zone, else that of the agent's team's calendar, else UTC."""
+        person = request.session.get("person")
+        if not isinstance(person, str):
+            return ZoneInfo("UTC")
+        account = self.desk.accounts.account(person)
+        name = account.timezone if account else None
+        if name is None:
+            directory = self.desk.directory.directory()
+            team = next((a.team for a in directory.agents if a.id == person), None)
+            calendar = next((t.calendar for t in directory.teams if t.id == team), None)
+            name = calendar.timezone if calendar else "UTC"
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            return ZoneInfo("UTC")
+
+    def _render(
+        self,
+        request: Request,
+        template: str,
+        status: int = 200,
+        error_key: str | None = None,
+        error: str | None = None,
+        **context: Any,
+    ) -> Response:
+        language = self._language(request)
+        texts = catalog(language)
+        if "csrf" not in request.session:
+            request.session["csrf"] = secrets.token_urlsafe(32)
+        zone = self._zone(request)
+        page = self.templates.get_template(template).render(
+            t=texts,
+            lang=language,
+            person=request.session.get("person"),
+            csrf=request.session["csrf"],
+            error=texts[error_key] if error_key else error,
+            when=lambda at: _when(at, zone),
+            **context,
+        )
+        return HTMLResponse(page, status_code=status)
+
+    def _error(
+        self, request: Request, key: str | None = None, status: int = 400, message: str = ""
+    ) -> Response:
+        return self._render(request, "error.html", status, error_key=key, error=message or None)
+
+
+def _csrf_ok(request: Request, token: Any) -> bool:
+    """The form carries this session's token and, if the browser names one, comes from
+    this origin."""
+    expected = request.session.get("csrf")
+    origin = request.headers.get("origin")
+    if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
+        return False
+    return (
+        isinstance(expected, str)
+        and isinstance(token, str)
+        and secrets.compare_digest(expected, token)
+    )
+
+
+def _when(at: datetime, zone: ZoneInfo) -> str:
+    return at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")

@@ -1,0 +1,46 @@
+"""Serving the desk: its secret, its server, and the stores and client it works with."""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+import uvicorn
+
+from baton.desk.app import Desk, create_app
+from baton.settings import Settings
+from baton.store.accounts import AccountStore
+from baton.store.cases import CaseStore
+from baton.store.directory import DirectoryStore
+from baton.temporal.client import BatonClient
+
+SECRET_FILE = "desk-secret"
+
+
+def desk_secret(settings: Settings) -> str:
+    """``BATON_DESK_SECRET``, or a random secret created once in the data directory
+    (readable by its owner only), so sessions survive a restart."""
+    if settings.baton_desk_secret is not None:
+        return settings.baton_desk_secret.get_secret_value()
+    path = settings.baton_data_dir / SECRET_FILE
+    if not path.exists():
+        settings.baton_data_dir.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def desk_server(settings: Settings, client: BatonClient, store: CaseStore) -> uvicorn.Server:
+    """A server for the desk on ``BATON_DESK_HOST:BATON_DESK_PORT``; run it with
+    ``await server.serve()`` and stop it with ``server.should_exit = True``."""
+    desk = Desk(client, store, AccountStore(store.engine), DirectoryStore(store.engine))
+    app = create_app(desk, desk_secret(settings), https_only=settings.baton_desk_https)
+    config = uvicorn.Config(
+        app,
+        host=settings.baton_desk_host,
+        port=settings.baton_desk_port,
+        log_config=None,  # structlog's: access lines carry no customer text either way
+        access_log=False,
+    )
+    return uvicorn.Server(config)

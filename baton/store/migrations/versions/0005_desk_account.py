@@ -1,0 +1,39 @@
+"""The desk's sign-in accounts.
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-12-06
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+import sqlmodel
+from alembic import op
+
+revision: str = "0005"
+down_revision: str | None = "0004"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+AutoString = sqlmodel.sql.sqltypes.AutoString
+UTCDateTime = sqlmodel.sql.sqltypes.UTCDateTime
+
+
+def upgrade() -> None:
+    """Add the desk_account table."""
+    op.create_table(
+        "desk_account",
+        sa.Column("person", AutoString(), nullable=False),
+        sa.Column("password_hash", AutoString(), nullable=False),
+        sa.Column("lead", sa.Boolean(), nullable=False),
+        sa.Column("language", AutoString(), nullable=True),
+        sa.Column("timezone", AutoString(), nullable=True),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("person"),
+    )
+
+
+def downgrade() -> None:
+    """Drop it again."""
+    op.drop_table("desk_account")

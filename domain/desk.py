@@ -1,0 +1,62 @@
+"""Who may do what in the agents' desk: one place for every rule, pure and unit-tested.
+
+A person signs in as themselves; what they may see and do follows from the directory
+(an agent's own offers and cases, a supervisor's teams) and their account (a support
+lead reads reports and proposals). Everything not allowed here is refused.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+from domain.directory import Directory
+from domain.models import CaseView
+from domain.states import CaseState
+
+
+class DeskAction(StrEnum):
+    """What a person can ask the desk to do with a case."""
+
+    VIEW = "view"
+    ACCEPT = "accept"
+    DECLINE = "decline"
+
+
+class DeskUser(BaseModel):
+    """A signed-in person as the rules see them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    agent: bool = False
+    """They take cases (an agent of the directory)."""
+    supervises: frozenset[str] = frozenset()
+    """The teams whose supervisor they are."""
+    lead: bool = False
+    """A support lead: reports and learning proposals."""
+
+
+def desk_user(person: str, directory: Directory, lead: bool = False) -> DeskUser:
+    """``person`` as the directory knows them."""
+    return DeskUser(
+        id=person,
+        agent=any(a.id == person for a in directory.agents),
+        supervises=frozenset(t.id for t in directory.teams if t.supervisor == person),
+        lead=lead,
+    )
+
+
+def may(user: DeskUser, action: DeskAction, case: CaseView) -> bool:
+    """Whether ``user`` may do ``action`` with ``case``."""
+    offered = user.agent and case.state is CaseState.HANDOFF and case.offered_to == user.id
+    if action is DeskAction.VIEW:
+        return (
+            offered
+            or (case.assigned_agent == user.id and user.agent)
+            or case.assigned_team in user.supervises
+        )
+    if action in (DeskAction.ACCEPT, DeskAction.DECLINE):
+        return offered
+    return False

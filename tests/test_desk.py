@@ -1,0 +1,231 @@
+"""The agents' desk against the real dev server, worker and store, over HTTP: sign-in,
+CSRF, rate limits, who may see and accept what, German and English; and a real
+browser (Debian's Chromium driven by Playwright) accepting an offer."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from baton.desk.app import Desk, create_app
+from baton.store.accounts import AccountStore
+from baton.store.cases import CaseStore
+from baton.store.directory import DirectoryStore
+from baton.temporal.client import BatonClient
+from domain.models import CaseView
+from domain.states import CaseState
+from tests.conftest import new_case, running_worker
+from tests.servers import free_port
+from tests.test_web_ui import ARTIFACTS, CHROMIUM
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class Rig:
+    """A desk on a free loopback port, the worker behind it, and a case in HANDOFF."""
+
+    url: str
+    client: BatonClient
+    store: CaseStore
+    case_id: str
+    agent: str
+    """The agent the case is offered to."""
+    other: str
+    """Another agent of the directory."""
+
+    async def view(self) -> CaseView:
+        return await self.client.case(self.case_id)
+
+
+@pytest.fixture
+async def rig(dev_env: Any, policy: Any, store: CaseStore, executor: Any) -> AsyncIterator[Rig]:
+    async with running_worker(dev_env.client, policy, store, executor) as worker:
+        client = BatonClient(dev_env.client, worker.task_queue)
+        case = new_case()
+        await client.start_case(case)
+        message = {"message_id": "m1", "author": "customer", "text": "talk to a human"}
+        assert (await client.post_message(case.case_id, message)).state is CaseState.HANDOFF
+        agent = (await client.case(case.case_id)).offered_to
+        assert agent is not None
+        directory = DirectoryStore(store.engine)
+        other = next(a.id for a in directory.directory().agents if a.id != agent)
+        accounts = AccountStore(store.engine)
+        for person in (agent, other):
+            accounts.set_password(person, PASSWORD)
+        await _until_stored(store, case.case_id, agent)
+        app = create_app(Desk(client, store, accounts, directory), "s" * 48)
+        port = free_port()
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+        )
+        serving = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.05)
+        try:
+            yield Rig(f"http://127.0.0.1:{port}", client, store, case.case_id, agent, other)
+        finally:
+            server.should_exit = True
+            await serving
+
+
+async def _until_stored(store: CaseStore, case_id: str, agent: str) -> None:
+    """The handoff's record (written with its offer) is in the store."""
+    for _ in range(200):
+        row = store.case(case_id)
+        if row and CaseView.model_validate_json(row.view_json).offered_to == agent:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the offer never reached the store")
+
+
+def _csrf(page: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found, "no CSRF token on the page"
+    return found.group(1)
+
+
+@asynccontextmanager
+async def _signed_in(
+    rig: Rig, person: str, language: str = "en"
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client signed in as ``person`` (its cookies are the session)."""
+    headers = {"Accept-Language": language}
+    async with httpx.AsyncClient(base_url=rig.url, headers=headers) as browser:
+        form = await browser.get("/login")
+        answer = await browser.post(
+            "/login", data={"csrf": _csrf(form.text), "person": person, "password": PASSWORD}
+        )
+        assert answer.status_code == 303 and answer.headers["location"] == "/"
+        yield browser
+
+
+async def test_a_wrong_password_signs_nobody_in(rig: Rig) -> None:
+    async with httpx.AsyncClient(base_url=rig.url) as browser:
+        form = await browser.get("/login")
+        assert form.headers["x-frame-options"] == "DENY"
+        answer = await browser.post(
+            "/login", data={"csrf": _csrf(form.text), "person": rig.agent, "password": "guess"}
+        )
+        assert answer.status_code == 401 and "do not match" in answer.text
+        inbox = await browser.get("/")
+        assert inbox.status_code == 303 and inbox.headers["location"] == "/login"
+        unknown = await browser.post(
+            "/login", data={"csrf": _csrf(form.text), "person": "nobody", "password": PASSWORD}
+        )
+        assert unknown.status_code == 401 and "do not match" in unknown.text
+
+
+async def test_sign_in_attempts_are_limited_per_address_and_person(rig: Rig) -> None:
+    async with httpx.AsyncClient(base_url=rig.url) as browser:
+        token = _csrf((await browser.get("/login")).text)
+        for _ in range(5):
+            wrong = {"csrf": token, "person": rig.agent, "password": "guess"}
+            assert (await browser.post("/login", data=wrong)).status_code == 401
+        right = {"csrf": token, "person": rig.agent, "password": PASSWORD}
+        answer = await browser.post("/login", data=right)
+        assert answer.status_code == 429 and "Too many" in answer.text
+        other = {"csrf": token, "person": rig.other, "password": PASSWORD}
+        assert (await browser.post("/login", data=other)).status_code == 303
+
+
+async def test_an_agent_sees_and_accepts_their_own_offer(rig: Rig) -> None:
+    async with _signed_in(rig, rig.agent) as browser:
+        inbox = await browser.get("/")
+        assert inbox.status_code == 200 and rig.case_id in inbox.text
+        page = await browser.get(f"/cases/{rig.case_id}")
+        assert page.status_code == 200 and "talk to a human" in page.text
+        answer = await browser.post(f"/cases/{rig.case_id}/accept", data={"csrf": _csrf(page.text)})
+        assert answer.status_code == 303
+        view = await rig.view()
+        assert (view.state, view.assigned_agent) == (CaseState.HUMAN_HANDLING, rig.agent)
+        page = await browser.get(f"/cases/{rig.case_id}")
+        assert 'data-field="state">HUMAN_HANDLING' in page.text
+
+
+async def test_another_agent_can_neither_see_nor_take_the_offer(rig: Rig) -> None:
+    async with _signed_in(rig, rig.other) as browser:
+        inbox = await browser.get("/")
+        assert inbox.status_code == 200 and rig.case_id not in inbox.text
+        page = await browser.get(f"/cases/{rig.case_id}")
+        assert page.status_code == 404 and "talk to a human" not in page.text
+        token = _csrf(inbox.text)
+        for action in ("accept", "decline"):
+            answer = await browser.post(f"/cases/{rig.case_id}/{action}", data={"csrf": token})
+            assert answer.status_code == 404
+    view = await rig.view()
+    assert (view.state, view.offered_to) == (CaseState.HANDOFF, rig.agent)
+
+
+@pytest.mark.parametrize("forgery", ["no token", "wrong token", "other origin"])
+async def test_a_forged_form_is_refused_and_changes_nothing(rig: Rig, forgery: str) -> None:
+    async with _signed_in(rig, rig.agent) as browser:
+        token = _csrf((await browser.get("/")).text)
+        data = {} if forgery == "no token" else {"csrf": token}
+        if forgery == "wrong token":
+            data["csrf"] = token[:-2] + "xx"
+        headers = {"Origin": "https://evil.example"} if forgery == "other origin" else {}
+        answer = await browser.post(f"/cases/{rig.case_id}/accept", data=data, headers=headers)
+        assert answer.status_code == 403
+    assert (await rig.view()).state is CaseState.HANDOFF
+
+
+async def test_a_declined_offer_leaves_the_agents_inbox(rig: Rig) -> None:
+    async with _signed_in(rig, rig.agent) as browser:
+        page = await browser.get(f"/cases/{rig.case_id}")
+        data = {"csrf": _csrf(page.text), "reason": "off sick from noon"}
+        answer = await browser.post(f"/cases/{rig.case_id}/decline", data=data)
+        assert answer.status_code == 303 and answer.headers["location"] == "/"
+    view = await rig.view()
+    assert view.offered_to != rig.agent
+    assert any(e.cause and "off sick" in e.cause for e in view.history)
+
+
+async def test_the_desk_speaks_german_to_a_german_browser(rig: Rig) -> None:
+    async with _signed_in(rig, rig.agent, language="de-DE,de;q=0.9,en;q=0.5") as browser:
+        inbox = await browser.get("/")
+        assert "Fälle, die Ihnen angeboten werden" in inbox.text and 'lang="de"' in inbox.text
+        assert "Annehmen" in inbox.text
+    async with httpx.AsyncClient(base_url=rig.url, headers={"Accept-Language": "fr"}) as other:
+        assert "Sign in" in (await other.get("/login")).text
+
+
+async def test_signing_out_ends_the_session(rig: Rig) -> None:
+    async with _signed_in(rig, rig.agent) as browser:
+        token = _csrf((await browser.get("/")).text)
+        assert (await browser.post("/logout", data={"csrf": token})).status_code == 303
+        assert (await browser.get(f"/cases/{rig.case_id}")).status_code == 303
+
+
+async def test_in_a_browser_an_agent_signs_in_and_accepts_the_offer(rig: Rig) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    from tests.test_web_ui import chromium_or_skip
+
+    chromium_or_skip()
+    ARTIFACTS.mkdir(exist_ok=True)
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = await browser.new_page(locale="de-DE")
+            await page.goto(f"{rig.url}/login")
+            await page.get_by_label("Ihre Kennung").fill(rig.agent)
+            await page.get_by_label("Passwort").fill(PASSWORD)
+            await page.get_by_role("button", name="Anmelden").click()
+            offer = page.get_by_role("link", name=rig.case_id)
+            await expect(offer).to_be_visible()
+            await page.screenshot(path=str(ARTIFACTS / "desk-offers.png"))
+            await page.get_by_role("button", name="Annehmen").click()
+            await expect(page.locator('[data-field="state"]')).to_have_text("HUMAN_HANDLING")
+            await page.screenshot(path=str(ARTIFACTS / "desk-accepted.png"))
+        finally:
+            await browser.close()
+    assert (await rig.view()).assigned_agent == rig.agent

@@ -1,0 +1,102 @@
+"""Who may do what in the desk (domain.desk), rule by rule."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from domain.desk import DeskAction, DeskUser, desk_user, may
+from domain.directory import Directory
+from domain.models import CaseView
+from domain.states import CaseState
+
+ANNA = DeskUser(id="anna", agent=True)
+BEN = DeskUser(id="ben", agent=True)
+LEAD_SUPPORT = DeskUser(id="lead-support", supervises=frozenset({"support-frontline"}))
+LEAD = DeskUser(id="lena", lead=True)
+
+
+def _case(state: CaseState, offered: str | None = None, assigned: str | None = None) -> CaseView:
+    now = datetime(2026, 12, 6, tzinfo=UTC)
+    return CaseView.model_validate(
+        {
+            "case_id": "C-1",
+            "customer": {"id": "c-1"},
+            "channel": "chat",
+            "subject": "s",
+            "policy_version": "p",
+            "opened_at": now,
+            "ai_since": now,
+            "path": "customer_support",
+            "state": state,
+            "offered_to": offered,
+            "assigned_agent": assigned,
+            "assigned_team": "support-frontline",
+        }
+    )
+
+
+OFFERED_TO_ANNA = _case(CaseState.HANDOFF, offered="anna")
+ANNAS = _case(CaseState.HUMAN_HANDLING, assigned="anna")
+
+
+@pytest.mark.parametrize(
+    ("user", "action", "case", "allowed"),
+    [
+        # An agent sees and answers the offer made to them, and nobody else's.
+        (ANNA, DeskAction.VIEW, OFFERED_TO_ANNA, True),
+        (ANNA, DeskAction.ACCEPT, OFFERED_TO_ANNA, True),
+        (ANNA, DeskAction.DECLINE, OFFERED_TO_ANNA, True),
+        (BEN, DeskAction.VIEW, OFFERED_TO_ANNA, False),
+        (BEN, DeskAction.ACCEPT, OFFERED_TO_ANNA, False),
+        (BEN, DeskAction.DECLINE, OFFERED_TO_ANNA, False),
+        # Their own case once accepted; it cannot be accepted twice.
+        (ANNA, DeskAction.VIEW, ANNAS, True),
+        (ANNA, DeskAction.ACCEPT, ANNAS, False),
+        (BEN, DeskAction.VIEW, ANNAS, False),
+        # An offer left over in a case that moved on is no offer.
+        (ANNA, DeskAction.ACCEPT, _case(CaseState.CLOSED, offered="anna"), False),
+        # A supervisor sees their teams' cases but takes no offer in an agent's place.
+        (LEAD_SUPPORT, DeskAction.VIEW, OFFERED_TO_ANNA, True),
+        (LEAD_SUPPORT, DeskAction.ACCEPT, OFFERED_TO_ANNA, False),
+        (DeskUser(id="lead-x", supervises=frozenset({"other"})), DeskAction.VIEW, ANNAS, False),
+        # A lead's account is for reports, not for cases.
+        (LEAD, DeskAction.VIEW, ANNAS, False),
+        # A person of the same name who is no agent gets nothing offered to the agent.
+        (DeskUser(id="anna"), DeskAction.ACCEPT, OFFERED_TO_ANNA, False),
+    ],
+)
+def test_rule(user: DeskUser, action: DeskAction, case: CaseView, allowed: bool) -> None:
+    assert may(user, action, case) is allowed
+
+
+def test_the_directory_says_who_is_an_agent_and_whom_they_supervise() -> None:
+    directory = Directory.model_validate(
+        {
+            "teams": [
+                {
+                    "id": "support-frontline",
+                    "path": "customer_support",
+                    "tier": "frontline",
+                    "languages": ["en"],
+                    "channels": ["chat"],
+                    "calendar": {"around_the_clock": True},
+                    "contact": "x@example.com",
+                    "supervisor": "lead-support",
+                }
+            ],
+            "agents": [
+                {
+                    "id": "anna",
+                    "name": "Anna",
+                    "team": "support-frontline",
+                    "languages": ["en"],
+                    "max_cases": 2,
+                }
+            ],
+        }
+    )
+    assert desk_user("anna", directory) == ANNA
+    assert desk_user("lead-support", directory) == LEAD_SUPPORT
+    assert desk_user("stranger", directory) == DeskUser(id="stranger")
