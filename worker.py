@@ -13,6 +13,7 @@ import inspect
 import os
 import py_compile
 import signal
+import socket
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
+import uvicorn
 from temporalio.client import Client
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError
@@ -32,6 +34,7 @@ from activities.policy import PolicyActivities
 from activities.records import RecordActivities
 from activities.retention import RetentionActivities
 from activities.routing import RoutingActivities
+from baton.desk.serve import bind_desk, desk_server
 from baton.detection.loading import load_detector
 from baton.logging import configure_logging
 from baton.notify.config import NotificationConfig
@@ -42,6 +45,7 @@ from baton.reports.learning import ActiveDetector
 from baton.settings import ConfigError, Settings
 from baton.store.cases import CaseStore
 from baton.store.directory import DirectoryStore, read_directory
+from baton.temporal.client import BatonClient
 from baton.temporal.embedded import EmbeddedServerError, lock_data_dir, start_server
 from baton.temporal.log_context import CaseLogContext
 from baton.temporal.sandbox import workflow_runner
@@ -161,11 +165,13 @@ class _Checked:
     notifications: NotificationConfig
     templates: Templates
     runtime: Runtime | None
+    desk: socket.socket | None
 
 
 def _check(settings: Settings) -> _Checked:
     """Read and validate the configuration; ConfigError (or ValueError for a taken
-    metrics port) names what is wrong."""
+    metrics or desk port) names what is wrong. With the embedded server, the worker
+    serves the desk too (``make run``); beside a cluster, ``baton desk serve`` does."""
     policy = settings.policy
     _ = settings.codec  # malformed encryption keys stop the start
     notifications, templates = load_checked(policy, settings.baton_notifications)
@@ -175,6 +181,7 @@ def _check(settings: Settings) -> _Checked:
         notifications=notifications,
         templates=templates,
         runtime=metrics_runtime(settings),
+        desk=bind_desk(settings) if settings.embedded_server and settings.baton_desk_port else None,
     )
 
 
@@ -270,7 +277,13 @@ async def _serve(
                 namespace=settings.temporal_namespace,
                 policy_version=detector.policy.version,
             )
+            desk = _serve_desk(
+                settings, checked, BatonClient(client, settings.baton_task_queue), store
+            )
             await stop.wait()
+            if desk is not None:
+                desk[0].should_exit = True
+                await desk[1]
             if server_exit is not None and server_exit.done():
                 log.error(
                     "the embedded Temporal server exited; the worker stops (start it again "
@@ -280,6 +293,18 @@ async def _serve(
                 return 1
             log.info("stopping")
     return 0
+
+
+def _serve_desk(
+    settings: Settings, checked: _Checked, client: BatonClient, store: CaseStore
+) -> tuple[uvicorn.Server, asyncio.Task[None]] | None:
+    """Serve the desk on the socket bound at the check, until the worker stops."""
+    if checked.desk is None:
+        return None
+    server = desk_server(settings, client, store, embedded=True)
+    task = asyncio.create_task(server.serve(sockets=[checked.desk]))
+    log.info("desk running", url=f"http://{settings.baton_desk_host}:{settings.baton_desk_port}")
+    return server, task
 
 
 if __name__ == "__main__":

@@ -103,7 +103,8 @@ class Settings(BaseSettings):
     baton_dev_ui_port: int = 8233
     baton_desk_host: str = "127.0.0.1"
     """Where the agents' desk listens (loopback: put a TLS proxy in front for others)."""
-    baton_desk_port: int = Field(default=8300, ge=1, le=65535)
+    baton_desk_port: int = Field(default=8300, ge=0, le=65535)
+    """0: the worker serves no desk (run ``baton desk serve`` on its own)."""
     baton_desk_secret: SecretStr | None = None
     """Signs the desk's session cookies; unset: a random one kept in the data dir."""
     baton_desk_https: bool = False

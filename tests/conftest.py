@@ -333,6 +333,7 @@ def worker_env(tmp_path: Path) -> Iterator[dict[str, str]]:
         "BATON_DEV_SERVER_PORT": str(free_port()),
         "BATON_DEV_UI_PORT": str(free_port()),
         "BATON_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
+        "BATON_DESK_PORT": str(free_port()),
     }
     yield env
 

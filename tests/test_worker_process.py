@@ -78,6 +78,9 @@ async def test_embedded_server_runs_stops_cleanly_and_keeps_cases(worker_env) ->
         assert assessment.state is CaseState.HANDOFF
         with urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/", timeout=10) as page:
             assert page.status == 200  # the Web UI
+        desk = f"http://127.0.0.1:{settings.baton_desk_port}/login"
+        with urllib.request.urlopen(desk, timeout=10) as page:
+            assert page.status == 200 and b"Sign in" in page.read()  # the agents' desk
     finally:
         code = first.stop(signal.SIGINT, group=True)  # Ctrl-C
     assert code == 0, "".join(first.log)
@@ -178,4 +181,14 @@ async def test_worker_joins_an_existing_cluster(worker_env, dev_env) -> None:
         code = worker.stop(signal.SIGTERM)
     assert code == 0, "".join(worker.log)
     # No embedded server was started: nothing of Temporal's in the data dir.
+    assert not (Path(worker_env["BATON_DATA_DIR"]) / "temporal.db").exists()
+
+
+def test_a_taken_desk_port_stops_the_worker_naming_it(worker_env) -> None:
+    port = int(worker_env["BATON_DESK_PORT"])
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        result = _refused_start(worker_env)
+    assert f"127.0.0.1:{port}" in result.stderr and "BATON_DESK_PORT" in result.stderr
     assert not (Path(worker_env["BATON_DATA_DIR"]) / "temporal.db").exists()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import socket
+from collections.abc import Iterator
 
 import uvicorn
 
@@ -31,9 +34,41 @@ def desk_secret(settings: Settings) -> str:
     return path.read_text().strip()
 
 
-def desk_server(settings: Settings, client: BatonClient, store: CaseStore) -> uvicorn.Server:
+class DeskPortTaken(ValueError):
+    """The desk's port cannot be bound; the message names it and the fix."""
+
+
+class _Embedded(uvicorn.Server):
+    """The desk inside the worker, whose own handlers answer Ctrl-C and SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def bind_desk(settings: Settings) -> socket.socket:
+    """The desk's listening socket, bound now so that a taken port stops the start
+    with a clear error (:class:`DeskPortTaken`) before anything runs."""
+    sock = socket.socket(socket.AF_INET6 if ":" in settings.baton_desk_host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((settings.baton_desk_host, settings.baton_desk_port))
+    except OSError as err:
+        sock.close()
+        raise DeskPortTaken(
+            f"the desk cannot listen on {settings.baton_desk_host}:{settings.baton_desk_port} "
+            f"({err.strerror}): choose another BATON_DESK_PORT, or 0 for no desk"
+        ) from None
+    sock.listen(128)
+    return sock
+
+
+def desk_server(
+    settings: Settings, client: BatonClient, store: CaseStore, embedded: bool = False
+) -> uvicorn.Server:
     """A server for the desk on ``BATON_DESK_HOST:BATON_DESK_PORT``; run it with
-    ``await server.serve()`` and stop it with ``server.should_exit = True``."""
+    ``await server.serve()`` (inside the worker, ``embedded``: on the socket of
+    :func:`bind_desk`) and stop it with ``server.should_exit = True``."""
     desk = Desk(client, store, AccountStore(store.engine), DirectoryStore(store.engine))
     app = create_app(desk, desk_secret(settings), https_only=settings.baton_desk_https)
     config = uvicorn.Config(
@@ -43,4 +78,4 @@ def desk_server(settings: Settings, client: BatonClient, store: CaseStore) -> uv
         log_config=None,  # structlog's: access lines carry no customer text either way
         access_log=False,
     )
-    return uvicorn.Server(config)
+    return _Embedded(config) if embedded else uvicorn.Server(config)
