@@ -22,6 +22,9 @@ class DeskAction(StrEnum):
     VIEW = "view"
     ACCEPT = "accept"
     DECLINE = "decline"
+    REPLY = "reply"
+    RESOLVE = "resolve"
+    FOLLOW_UP = "follow_up"
 
 
 class DeskUser(BaseModel):
@@ -59,4 +62,10 @@ def may(user: DeskUser, action: DeskAction, case: CaseView) -> bool:
         )
     if action in (DeskAction.ACCEPT, DeskAction.DECLINE):
         return offered
+    owner = user.agent and case.assigned_agent == user.id
+    if action in (DeskAction.REPLY, DeskAction.RESOLVE):
+        return owner and case.state is CaseState.HUMAN_HANDLING
+    if action is DeskAction.FOLLOW_UP:  # owed by whoever resolved the case
+        owed_by = case.follow_up.by if case.follow_up else None
+        return case.state is CaseState.FOLLOW_UP and user.id == owed_by and user.agent
     return False

@@ -62,7 +62,8 @@ async def rig(dev_env: Any, policy: Any, store: CaseStore, executor: Any) -> Asy
         for person in (agent, other):
             accounts.set_password(person, PASSWORD)
         await _until_stored(store, case.case_id, agent)
-        app = create_app(Desk(client, store, accounts, directory), "s" * 48)
+        desk = Desk(client, store, accounts, directory, list(policy.follow_up.root_causes))
+        app = create_app(desk, "s" * 48)
         port = free_port()
         server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
@@ -151,6 +152,43 @@ async def test_an_agent_sees_and_accepts_their_own_offer(rig: Rig) -> None:
         assert 'data-field="state">HUMAN_HANDLING' in page.text
 
 
+async def test_the_owner_replies_and_resolves_with_the_follow_up(rig: Rig) -> None:
+    async with _signed_in(rig, rig.agent) as browser:
+        page = await browser.get(f"/cases/{rig.case_id}")
+        await browser.post(f"/cases/{rig.case_id}/accept", data={"csrf": _csrf(page.text)})
+        page = await browser.get(f"/cases/{rig.case_id}")
+        message_id = re.search(r'name="message_id" value="([^"]+)"', page.text)
+        assert message_id, "no reply form for the owner"
+        reply = {"csrf": _csrf(page.text), "message_id": message_id.group(1)}
+        reply["text"] = "The second charge is refunded."
+        for _ in range(2):  # a double submit posts once
+            answer = await browser.post(f"/cases/{rig.case_id}/reply", data=reply)
+            assert answer.status_code == 303
+        view = await rig.view()
+        replies = [m for m in view.recent_messages if m.author.value == "agent"]
+        assert [m.text for m in replies] == ["The second charge is refunded."]
+        form = {
+            "csrf": _csrf(page.text),
+            "resolution": "refunded the second charge",
+            "root_cause": "billing_error",
+            "escalation_necessary": "yes",
+            "timing": "on_time",
+            "lesson": "refund double charges at once",
+        }
+        bad = form | {"root_cause": ""}
+        refused = await browser.post(f"/cases/{rig.case_id}/resolve", data=bad)
+        assert refused.status_code == 409 and "root_cause" in refused.text
+        assert (await rig.view()).state is CaseState.HUMAN_HANDLING  # nothing moved
+        answer = await browser.post(f"/cases/{rig.case_id}/resolve", data=form)
+        assert answer.status_code == 303
+    view = await rig.view()
+    assert view.state is CaseState.CLOSED and view.follow_up is not None
+    assert (view.follow_up.root_cause, view.follow_up.lesson) == (
+        "billing_error",
+        "refund double charges at once",
+    )
+
+
 async def test_another_agent_can_neither_see_nor_take_the_offer(rig: Rig) -> None:
     async with _signed_in(rig, rig.other) as browser:
         inbox = await browser.get("/")
@@ -226,6 +264,17 @@ async def test_in_a_browser_an_agent_signs_in_and_accepts_the_offer(rig: Rig) ->
             await page.get_by_role("button", name="Annehmen").click()
             await expect(page.locator('[data-field="state"]')).to_have_text("HUMAN_HANDLING")
             await page.screenshot(path=str(ARTIFACTS / "desk-accepted.png"))
+            await page.get_by_label("Ihre Nachricht").fill("Die zweite Abbuchung ist erstattet.")
+            await page.get_by_role("button", name="Senden").click()
+            await expect(page.get_by_text("Die zweite Abbuchung ist erstattet.")).to_be_visible()
+            await page.get_by_label("Was das Problem gelöst hat").fill("erstattet")
+            await page.get_by_label("Ursache").select_option("billing_error")
+            await page.get_by_label("Ja").check()
+            await page.get_by_label("Lehre für das nächste Mal").fill("sofort erstatten")
+            await page.get_by_role("button", name="Fall lösen").click()
+            await expect(page.locator('[data-field="state"]')).to_have_text("CLOSED")
+            await page.screenshot(path=str(ARTIFACTS / "desk-closed.png"), full_page=True)
         finally:
             await browser.close()
-    assert (await rig.view()).assigned_agent == rig.agent
+    view = await rig.view()
+    assert (view.state, view.assigned_agent) == (CaseState.CLOSED, rig.agent)

@@ -17,7 +17,12 @@ LEAD_SUPPORT = DeskUser(id="lead-support", supervises=frozenset({"support-frontl
 LEAD = DeskUser(id="lena", lead=True)
 
 
-def _case(state: CaseState, offered: str | None = None, assigned: str | None = None) -> CaseView:
+def _case(
+    state: CaseState,
+    offered: str | None = None,
+    assigned: str | None = None,
+    follow_up_by: str | None = None,
+) -> CaseView:
     now = datetime(2026, 12, 6, tzinfo=UTC)
     return CaseView.model_validate(
         {
@@ -33,12 +38,14 @@ def _case(state: CaseState, offered: str | None = None, assigned: str | None = N
             "offered_to": offered,
             "assigned_agent": assigned,
             "assigned_team": "support-frontline",
+            "follow_up": {"by": follow_up_by} if follow_up_by else None,
         }
     )
 
 
 OFFERED_TO_ANNA = _case(CaseState.HANDOFF, offered="anna")
 ANNAS = _case(CaseState.HUMAN_HANDLING, assigned="anna")
+RESOLVED_BY_ANNA = _case(CaseState.FOLLOW_UP, assigned="anna", follow_up_by="anna")
 
 
 @pytest.mark.parametrize(
@@ -61,6 +68,18 @@ ANNAS = _case(CaseState.HUMAN_HANDLING, assigned="anna")
         (LEAD_SUPPORT, DeskAction.VIEW, OFFERED_TO_ANNA, True),
         (LEAD_SUPPORT, DeskAction.ACCEPT, OFFERED_TO_ANNA, False),
         (DeskUser(id="lead-x", supervises=frozenset({"other"})), DeskAction.VIEW, ANNAS, False),
+        # Only the owner replies to the customer and resolves, while the case is theirs.
+        (ANNA, DeskAction.REPLY, ANNAS, True),
+        (ANNA, DeskAction.RESOLVE, ANNAS, True),
+        (BEN, DeskAction.REPLY, ANNAS, False),
+        (BEN, DeskAction.RESOLVE, ANNAS, False),
+        (LEAD_SUPPORT, DeskAction.REPLY, ANNAS, False),
+        (ANNA, DeskAction.REPLY, OFFERED_TO_ANNA, False),
+        (ANNA, DeskAction.RESOLVE, RESOLVED_BY_ANNA, False),
+        # The follow-up is owed by the resolver, in FOLLOW_UP only.
+        (ANNA, DeskAction.FOLLOW_UP, RESOLVED_BY_ANNA, True),
+        (BEN, DeskAction.FOLLOW_UP, RESOLVED_BY_ANNA, False),
+        (ANNA, DeskAction.FOLLOW_UP, ANNAS, False),
         # A lead's account is for reports, not for cases.
         (LEAD, DeskAction.VIEW, ANNAS, False),
         # A person of the same name who is no agent gets nothing offered to the agent.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
+from pydantic import ValidationError
 from sqlmodel import Session, col, or_, select
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -38,7 +39,7 @@ from baton.store.cases import CaseRow, CaseStore
 from baton.store.directory import DirectoryStore
 from baton.temporal.client import BatonClient, CaseNotFound, CaseRequestRejected
 from domain.desk import DeskAction, DeskUser, desk_user, may
-from domain.models import CaseView
+from domain.models import CaseView, FollowUpRequest
 from domain.states import CaseState
 
 log = structlog.get_logger("baton.desk")
@@ -66,6 +67,8 @@ class Desk:
     store: CaseStore
     accounts: AccountStore
     directory: DirectoryStore
+    root_causes: list[str] = field(default_factory=list)
+    """The follow-up's root-cause taxonomy (the policy's ``follow_up.root_causes``)."""
 
 
 def create_app(desk: Desk, secret: str, https_only: bool = False) -> Starlette:
@@ -79,6 +82,9 @@ def create_app(desk: Desk, secret: str, https_only: bool = False) -> Starlette:
         Route("/cases/{case_id}", pages.case),
         Route("/cases/{case_id}/accept", pages.accept, methods=["POST"]),
         Route("/cases/{case_id}/decline", pages.decline, methods=["POST"]),
+        Route("/cases/{case_id}/reply", pages.reply, methods=["POST"]),
+        Route("/cases/{case_id}/resolve", pages.resolve, methods=["POST"]),
+        Route("/cases/{case_id}/follow-up", pages.follow_up, methods=["POST"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     middleware = [
@@ -171,8 +177,14 @@ class Pages:
         view = await self._visible(user, request.path_params["case_id"])
         if view is None:
             return self._error(request, "not_found", 404)
+        allowed = {action.value: may(user, action, view) for action in DeskAction}
         return self._render(
-            request, "case.html", c=view, may_accept=may(user, DeskAction.ACCEPT, view)
+            request,
+            "case.html",
+            c=view,
+            may=allowed,
+            root_causes=self.desk.root_causes,
+            message_id=f"desk-{secrets.token_hex(8)}",  # a double submit posts once
         )
 
     async def accept(self, request: Request) -> Response:
@@ -182,6 +194,18 @@ class Pages:
     async def decline(self, request: Request) -> Response:
         """Decline the offered case with a reason."""
         return await self._act(request, DeskAction.DECLINE)
+
+    async def reply(self, request: Request) -> Response:
+        """Post the agent's message to the case (and so to the customer's channel)."""
+        return await self._act(request, DeskAction.REPLY)
+
+    async def resolve(self, request: Request) -> Response:
+        """Resolve the case and document the follow-up in one form."""
+        return await self._act(request, DeskAction.RESOLVE)
+
+    async def follow_up(self, request: Request) -> Response:
+        """Document a resolved case's follow-up (if resolving left it owed)."""
+        return await self._act(request, DeskAction.FOLLOW_UP)
 
     async def _act(self, request: Request, action: DeskAction) -> Response:
         user = self._user(request)
@@ -196,18 +220,36 @@ class Pages:
             return self._error(request, "not_found", 404)
         if not may(user, action, view):
             return self._error(request, "forbidden", 403)
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
         try:
-            if action is DeskAction.ACCEPT:
-                await self.desk.client.accept(case_id, user.id)
-            else:
-                reason = str(form.get("reason", ""))[:500]
-                await self.desk.client.decline(case_id, user.id, reason)
-        except CaseRequestRejected as err:
-            message = f"{catalog(self._language(request))['refused']}: {err}"
-            return self._error(request, message=message, status=409)
+            await self._send(action, case_id, user.id, fields)
+        except (CaseRequestRejected, ValidationError) as err:
+            texts = catalog(self._language(request))
+            reason = err if isinstance(err, CaseRequestRejected) else _first_error(err)
+            return self._error(request, message=f"{texts['refused']}: {reason}", status=409)
         log.info("desk action", person=user.id, action=action.value, case_id=case_id)
-        target = f"/cases/{case_id}" if action is DeskAction.ACCEPT else "/"
+        target = "/" if action is DeskAction.DECLINE else f"/cases/{case_id}"
         return RedirectResponse(target, status_code=303)
+
+    async def _send(
+        self, action: DeskAction, case_id: str, person: str, form: dict[str, str]
+    ) -> None:
+        """The wire call an action stands for."""
+        client = self.desk.client
+        if action is DeskAction.ACCEPT:
+            await client.accept(case_id, person)
+        elif action is DeskAction.DECLINE:
+            await client.decline(case_id, person, form.get("reason", "")[:500])
+        elif action is DeskAction.REPLY:
+            message = {"message_id": form.get("message_id", ""), "author": "agent"}
+            await client.post_message(case_id, message | {"text": form.get("text", "")})
+        elif action is DeskAction.RESOLVE:
+            follow_up = _follow_up(person, form)  # checked before the case moves
+            resolution = {"by": person, "resolution": form.get("resolution", "")}
+            await client.resolve(case_id, resolution)
+            await client.follow_up(case_id, follow_up)
+        elif action is DeskAction.FOLLOW_UP:
+            await client.follow_up(case_id, _follow_up(person, form))
 
     # ------------------------------------------------------------------ helpers
     def _user(self, request: Request) -> DeskUser | None:
@@ -306,6 +348,25 @@ def _csrf_ok(request: Request, token: Any) -> bool:
         and isinstance(token, str)
         and secrets.compare_digest(expected, token)
     )
+
+
+def _follow_up(person: str, form: dict[str, str]) -> FollowUpRequest:
+    """The follow-up form as the wire's request; ValidationError names a bad field."""
+    necessary = {"yes": True, "no": False}.get(form.get("escalation_necessary", ""))
+    return FollowUpRequest.model_validate(
+        {
+            "by": person,
+            "root_cause": form.get("root_cause", ""),
+            "escalation_necessary": necessary,
+            "timing": form.get("timing") or None,
+            "lesson": form.get("lesson", ""),
+        }
+    )
+
+
+def _first_error(err: ValidationError) -> str:
+    first = err.errors()[0]
+    return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
 
 
 def _when(at: datetime, zone: ZoneInfo) -> str:

@@ -69,7 +69,13 @@ def desk_server(
     """A server for the desk on ``BATON_DESK_HOST:BATON_DESK_PORT``; run it with
     ``await server.serve()`` (inside the worker, ``embedded``: on the socket of
     :func:`bind_desk`) and stop it with ``server.should_exit = True``."""
-    desk = Desk(client, store, AccountStore(store.engine), DirectoryStore(store.engine))
+    desk = Desk(
+        client,
+        store,
+        AccountStore(store.engine),
+        DirectoryStore(store.engine),
+        root_causes=list(settings.policy.follow_up.root_causes),
+    )
     app = create_app(desk, desk_secret(settings), https_only=settings.baton_desk_https)
     config = uvicorn.Config(
         app,
