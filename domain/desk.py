@@ -25,6 +25,7 @@ class DeskAction(StrEnum):
     REPLY = "reply"
     RESOLVE = "resolve"
     FOLLOW_UP = "follow_up"
+    ESCALATE = "escalate"
 
 
 class DeskUser(BaseModel):
@@ -51,6 +52,15 @@ def desk_user(person: str, directory: Directory, lead: bool = False) -> DeskUser
     )
 
 
+OPEN_WITH_A_TEAM = (CaseState.HANDOFF, CaseState.HUMAN_HANDLING)
+"""States in which a case is with a team of people."""
+
+
+def may_set_presence(user: DeskUser, agent_team: str) -> bool:
+    """Whether ``user`` may set the presence of an agent of ``agent_team``."""
+    return agent_team in user.supervises
+
+
 def may(user: DeskUser, action: DeskAction, case: CaseView) -> bool:
     """Whether ``user`` may do ``action`` with ``case``."""
     offered = user.agent and case.state is CaseState.HANDOFF and case.offered_to == user.id
@@ -65,6 +75,8 @@ def may(user: DeskUser, action: DeskAction, case: CaseView) -> bool:
     owner = user.agent and case.assigned_agent == user.id
     if action in (DeskAction.REPLY, DeskAction.RESOLVE):
         return owner and case.state is CaseState.HUMAN_HANDLING
+    if action is DeskAction.ESCALATE:  # a supervisor sends their team's open case up
+        return case.assigned_team in user.supervises and case.state in OPEN_WITH_A_TEAM
     if action is DeskAction.FOLLOW_UP:  # owed by whoever resolved the case
         owed_by = case.follow_up.by if case.follow_up else None
         return case.state is CaseState.FOLLOW_UP and user.id == owed_by and user.agent

@@ -41,6 +41,8 @@ class Rig:
     """The agent the case is offered to."""
     other: str
     """Another agent of the directory."""
+    supervisor: str
+    """The supervisor of the case's team."""
 
     async def view(self) -> CaseView:
         return await self.client.case(self.case_id)
@@ -54,12 +56,16 @@ async def rig(dev_env: Any, policy: Any, store: CaseStore, executor: Any) -> Asy
         await client.start_case(case)
         message = {"message_id": "m1", "author": "customer", "text": "talk to a human"}
         assert (await client.post_message(case.case_id, message)).state is CaseState.HANDOFF
-        agent = (await client.case(case.case_id)).offered_to
+        offered = await client.case(case.case_id)
+        agent = offered.offered_to
         assert agent is not None
         directory = DirectoryStore(store.engine)
         other = next(a.id for a in directory.directory().agents if a.id != agent)
+        supervisor = next(
+            t.supervisor for t in directory.directory().teams if t.id == offered.assigned_team
+        )
         accounts = AccountStore(store.engine)
-        for person in (agent, other):
+        for person in (agent, other, supervisor):
             accounts.set_password(person, PASSWORD)
         await _until_stored(store, case.case_id, agent)
         desk = Desk(client, store, accounts, directory, list(policy.follow_up.root_causes))
@@ -72,7 +78,8 @@ async def rig(dev_env: Any, policy: Any, store: CaseStore, executor: Any) -> Asy
         while not server.started:
             await asyncio.sleep(0.05)
         try:
-            yield Rig(f"http://127.0.0.1:{port}", client, store, case.case_id, agent, other)
+            url = f"http://127.0.0.1:{port}"
+            yield Rig(url, client, store, case.case_id, agent, other, supervisor)
         finally:
             server.should_exit = True
             await serving
@@ -225,6 +232,46 @@ async def test_a_declined_offer_leaves_the_agents_inbox(rig: Rig) -> None:
     view = await rig.view()
     assert view.offered_to != rig.agent
     assert any(e.cause and "off sick" in e.cause for e in view.history)
+
+
+async def test_a_supervisor_sees_the_queue_escalates_and_sets_presence(rig: Rig) -> None:
+    async with _signed_in(rig, rig.agent) as agent:
+        assert (await agent.get("/team")).status_code == 403
+        token = _csrf((await agent.get("/")).text)
+        denied = await agent.post(
+            f"/cases/{rig.case_id}/escalate", data={"csrf": token, "reason": "mine"}
+        )
+        assert denied.status_code == 403
+        denied = await agent.post(
+            "/team/presence", data={"csrf": token, "agent": rig.agent, "presence": "away"}
+        )
+        assert denied.status_code == 403
+    directory = DirectoryStore(rig.store.engine)
+    team_of = {a.id: a.team for a in directory.directory().agents}
+    async with _signed_in(rig, rig.supervisor) as browser:
+        queue = await browser.get("/team")
+        assert queue.status_code == 200 and f'data-case="{rig.case_id}"' in queue.text
+        token = _csrf(queue.text)
+        answer = await browser.post(
+            "/team/presence", data={"csrf": token, "agent": rig.agent, "presence": "away"}
+        )
+        assert answer.status_code == 303
+        agent = next(a for a in directory.directory().agents if a.id == rig.agent)
+        assert agent.presence.value == "away"
+        supervised = {t.id for t in directory.directory().teams if t.supervisor == rig.supervisor}
+        outsider = next(a for a, team in team_of.items() if team not in supervised)
+        answer = await browser.post(
+            "/team/presence", data={"csrf": token, "agent": outsider, "presence": "away"}
+        )
+        assert answer.status_code == 403
+        before = await rig.view()
+        answer = await browser.post(
+            f"/cases/{rig.case_id}/escalate", data={"csrf": token, "reason": "needs billing"}
+        )
+        assert answer.status_code == 303
+    after = await rig.view()
+    assert after.tier != before.tier or after.level != before.level
+    assert any(f"manual escalation by {rig.supervisor}" in e.cause for e in after.history)
 
 
 async def test_the_desk_speaks_german_to_a_german_browser(rig: Rig) -> None:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from domain.desk import DeskAction, DeskUser, desk_user, may
+from domain.desk import DeskAction, DeskUser, desk_user, may, may_set_presence
 from domain.directory import Directory
 from domain.models import CaseView
 from domain.states import CaseState
@@ -80,6 +80,12 @@ RESOLVED_BY_ANNA = _case(CaseState.FOLLOW_UP, assigned="anna", follow_up_by="ann
         (ANNA, DeskAction.FOLLOW_UP, RESOLVED_BY_ANNA, True),
         (BEN, DeskAction.FOLLOW_UP, RESOLVED_BY_ANNA, False),
         (ANNA, DeskAction.FOLLOW_UP, ANNAS, False),
+        # A supervisor sends their team's open case up; an agent cannot.
+        (LEAD_SUPPORT, DeskAction.ESCALATE, OFFERED_TO_ANNA, True),
+        (LEAD_SUPPORT, DeskAction.ESCALATE, ANNAS, True),
+        (LEAD_SUPPORT, DeskAction.ESCALATE, RESOLVED_BY_ANNA, False),
+        (DeskUser(id="lead-x", supervises=frozenset({"x"})), DeskAction.ESCALATE, ANNAS, False),
+        (ANNA, DeskAction.ESCALATE, ANNAS, False),
         # A lead's account is for reports, not for cases.
         (LEAD, DeskAction.VIEW, ANNAS, False),
         # A person of the same name who is no agent gets nothing offered to the agent.
@@ -119,3 +125,9 @@ def test_the_directory_says_who_is_an_agent_and_whom_they_supervise() -> None:
     assert desk_user("anna", directory) == ANNA
     assert desk_user("lead-support", directory) == LEAD_SUPPORT
     assert desk_user("stranger", directory) == DeskUser(id="stranger")
+
+
+def test_a_supervisor_sets_the_presence_of_their_teams_agents_only() -> None:
+    assert may_set_presence(LEAD_SUPPORT, "support-frontline")
+    assert not may_set_presence(LEAD_SUPPORT, "billing-frontline")
+    assert not may_set_presence(ANNA, "support-frontline")

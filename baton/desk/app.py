@@ -38,7 +38,8 @@ from baton.store.accounts import AccountStore
 from baton.store.cases import CaseRow, CaseStore
 from baton.store.directory import DirectoryStore
 from baton.temporal.client import BatonClient, CaseNotFound, CaseRequestRejected
-from domain.desk import DeskAction, DeskUser, desk_user, may
+from domain.desk import DeskAction, DeskUser, desk_user, may, may_set_presence
+from domain.directory import Presence
 from domain.models import CaseView, FollowUpRequest
 from domain.states import CaseState
 
@@ -85,6 +86,9 @@ def create_app(desk: Desk, secret: str, https_only: bool = False) -> Starlette:
         Route("/cases/{case_id}/reply", pages.reply, methods=["POST"]),
         Route("/cases/{case_id}/resolve", pages.resolve, methods=["POST"]),
         Route("/cases/{case_id}/follow-up", pages.follow_up, methods=["POST"]),
+        Route("/cases/{case_id}/escalate", pages.escalate, methods=["POST"]),
+        Route("/team", pages.team),
+        Route("/team/presence", pages.presence, methods=["POST"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     middleware = [
@@ -207,6 +211,63 @@ class Pages:
         """Document a resolved case's follow-up (if resolving left it owed)."""
         return await self._act(request, DeskAction.FOLLOW_UP)
 
+    async def escalate(self, request: Request) -> Response:
+        """A supervisor sends their team's case to the next tier, with a reason."""
+        return await self._act(request, DeskAction.ESCALATE)
+
+    async def team(self, request: Request) -> Response:
+        """A supervisor's queue: their teams' open cases and agents."""
+        user = self._user(request)
+        if user is None:
+            return RedirectResponse("/login", status_code=303)
+        if not user.supervises:
+            return self._error(request, "forbidden", 403)
+        directory = self.desk.directory.directory()
+        loads = self.desk.directory.loads()
+        agents = [a for a in directory.agents if may_set_presence(user, a.team)]
+        cases = [c for c in self._team_cases(user.supervises) if may(user, DeskAction.VIEW, c)]
+        return self._render(
+            request,
+            "team.html",
+            agents=agents,
+            loads=loads,
+            cases=sorted(cases, key=lambda c: (c.assigned_team or "", c.handoff_at or c.opened_at)),
+            presences=[p.value for p in Presence],
+        )
+
+    async def presence(self, request: Request) -> Response:
+        """A supervisor sets an agent's presence; waiting cases hear of a free agent."""
+        user = self._user(request)
+        if user is None:
+            return RedirectResponse("/login", status_code=303)
+        form = await request.form()
+        if not _csrf_ok(request, form.get("csrf")):
+            return self._error(request, "forbidden", 403)
+        agent_id = str(form.get("agent", ""))
+        agent = next((a for a in self.desk.directory.directory().agents if a.id == agent_id), None)
+        if agent is None or not may_set_presence(user, agent.team):
+            return self._error(request, "forbidden", 403)
+        try:
+            presence = Presence(str(form.get("presence", "")))
+        except ValueError:
+            return self._error(request, message=f"no presence {form.get('presence')!r}", status=400)
+        self.desk.directory.set_presence(agent.id, presence)
+        if presence is Presence.AVAILABLE:
+            await self.desk.client.wake_queued_cases()
+        log.info("desk presence", person=user.id, agent=agent.id, presence=presence.value)
+        return RedirectResponse("/team", status_code=303)
+
+    def _team_cases(self, teams: frozenset[str]) -> list[CaseView]:
+        """Stored open cases of ``teams``."""
+        with Session(self.desk.store.engine) as session:
+            rows = session.exec(
+                select(CaseRow).where(
+                    col(CaseRow.assigned_team).in_(sorted(teams)),
+                    col(CaseRow.closed_at).is_(None),
+                )
+            ).all()
+        return [CaseView.model_validate_json(r.view_json) for r in rows]
+
     async def _act(self, request: Request, action: DeskAction) -> Response:
         user = self._user(request)
         if user is None:
@@ -228,7 +289,9 @@ class Pages:
             reason = err if isinstance(err, CaseRequestRejected) else _first_error(err)
             return self._error(request, message=f"{texts['refused']}: {reason}", status=409)
         log.info("desk action", person=user.id, action=action.value, case_id=case_id)
-        target = "/" if action is DeskAction.DECLINE else f"/cases/{case_id}"
+        target = {DeskAction.DECLINE: "/", DeskAction.ESCALATE: "/team"}.get(
+            action, f"/cases/{case_id}"
+        )
         return RedirectResponse(target, status_code=303)
 
     async def _send(
@@ -250,6 +313,8 @@ class Pages:
             await client.follow_up(case_id, follow_up)
         elif action is DeskAction.FOLLOW_UP:
             await client.follow_up(case_id, _follow_up(person, form))
+        elif action is DeskAction.ESCALATE:
+            await client.escalate(case_id, person, form.get("reason", "")[:2000])
 
     # ------------------------------------------------------------------ helpers
     def _user(self, request: Request) -> DeskUser | None:
@@ -316,13 +381,15 @@ class Pages:
     ) -> Response:
         language = self._language(request)
         texts = catalog(language)
+        user = self._user(request)
         if "csrf" not in request.session:
             request.session["csrf"] = secrets.token_urlsafe(32)
         zone = self._zone(request)
         page = self.templates.get_template(template).render(
             t=texts,
             lang=language,
-            person=request.session.get("person"),
+            person=user.id if user else None,
+            supervisor=bool(user and user.supervises),
             csrf=request.session["csrf"],
             error=texts[error_key] if error_key else error,
             when=lambda at: _when(at, zone),
