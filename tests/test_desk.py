@@ -69,7 +69,7 @@ async def rig(dev_env: Any, policy: Any, store: CaseStore, executor: Any) -> Asy
             accounts.set_password(person, PASSWORD)
         await _until_stored(store, case.case_id, agent)
         desk = Desk(client, store, accounts, directory, list(policy.follow_up.root_causes))
-        app = create_app(desk, "s" * 48)
+        app = create_app(desk, "s" * 48, poll_seconds=0.5)
         port = free_port()
         server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
@@ -272,6 +272,52 @@ async def test_a_supervisor_sees_the_queue_escalates_and_sets_presence(rig: Rig)
     after = await rig.view()
     assert after.tier != before.tier or after.level != before.level
     assert any(f"manual escalation by {rig.supervisor}" in e.cause for e in after.history)
+
+
+async def test_a_page_learns_of_changes_without_a_reload(rig: Rig) -> None:
+    async with httpx.AsyncClient(base_url=rig.url) as stranger:
+        assert (await stranger.get("/changes", params={"page": "/"})).status_code == 401
+    async with _signed_in(rig, rig.other) as other, _signed_in(rig, rig.agent) as browser:
+
+        async def fingerprints() -> tuple[str, str]:
+            mine = await browser.get("/changes", params={"page": "/"})
+            theirs = await other.get("/changes", params={"page": f"/cases/{rig.case_id}"})
+            return mine.json()["fingerprint"], theirs.json()["fingerprint"]
+
+        before = await fingerprints()
+        assert before == await fingerprints()  # nothing changed: the same
+        await rig.client.accept(rig.case_id, rig.agent)
+        for _ in range(100):
+            after = await fingerprints()
+            if after[0] != before[0]:
+                break
+            await asyncio.sleep(0.05)
+        assert after[0] != before[0], "the agent's inbox never learnt of the accept"
+        assert after[1] == before[1], "a case not theirs must tell another agent nothing"
+
+
+async def test_in_a_browser_the_supervisors_queue_follows_the_case(rig: Rig) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    from tests.test_web_ui import chromium_or_skip
+
+    chromium_or_skip()
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = await browser.new_page()
+            await page.goto(f"{rig.url}/login")
+            await page.get_by_label("Your id").fill(rig.supervisor)
+            await page.get_by_label("Password").fill(PASSWORD)
+            await page.get_by_role("button", name="Sign in").click()
+            await page.get_by_role("link", name="Your teams").click()
+            row = page.locator(f'[data-case="{rig.case_id}"]')
+            await expect(row).to_contain_text("HANDOFF")
+            await rig.client.accept(rig.case_id, rig.agent)  # elsewhere: no click here
+            await expect(row).to_contain_text("HUMAN_HANDLING", timeout=15_000)
+            await expect(row).to_contain_text(rig.agent)
+        finally:
+            await browser.close()
 
 
 async def test_the_desk_speaks_german_to_a_german_browser(rig: Rig) -> None:

@@ -9,6 +9,8 @@ and never logged.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -29,7 +31,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -50,6 +52,8 @@ SIGN_IN_LIMITS = (parse("5/minute"), parse("30/hour"))
 """Sign-in attempts per address and person: enough for typos, too few for guessing."""
 WORKED = (CaseState.HUMAN_HANDLING, CaseState.FOLLOW_UP)
 """The states of a case an agent is working on."""
+POLL_SECONDS = 5.0
+"""How often an open page asks whether it changed (one store query, never Temporal)."""
 SESSION_SECONDS = 8 * 3600
 """A sign-in lasts a working day."""
 SECURITY_HEADERS = {
@@ -72,9 +76,11 @@ class Desk:
     """The follow-up's root-cause taxonomy (the policy's ``follow_up.root_causes``)."""
 
 
-def create_app(desk: Desk, secret: str, https_only: bool = False) -> Starlette:
+def create_app(
+    desk: Desk, secret: str, https_only: bool = False, poll_seconds: float = POLL_SECONDS
+) -> Starlette:
     """The desk's ASGI application; ``secret`` signs its session cookies."""
-    pages = Pages(desk)
+    pages = Pages(desk, poll_seconds)
     routes = [
         Route("/", pages.inbox),
         Route("/login", pages.login_form, methods=["GET"]),
@@ -88,6 +94,7 @@ def create_app(desk: Desk, secret: str, https_only: bool = False) -> Starlette:
         Route("/cases/{case_id}/follow-up", pages.follow_up, methods=["POST"]),
         Route("/cases/{case_id}/escalate", pages.escalate, methods=["POST"]),
         Route("/team", pages.team),
+        Route("/changes", pages.changes),
         Route("/team/presence", pages.presence, methods=["POST"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
@@ -117,9 +124,10 @@ class _SecurityHeaders(BaseHTTPMiddleware):
 class Pages:
     """The desk's pages and form actions."""
 
-    def __init__(self, desk: Desk) -> None:
-        """Serve ``desk``."""
+    def __init__(self, desk: Desk, poll_seconds: float = POLL_SECONDS) -> None:
+        """Serve ``desk``; open pages look for changes every ``poll_seconds``."""
         self.desk = desk
+        self.poll_ms = int(poll_seconds * 1000)
         self.templates = Environment(
             loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape()
         )
@@ -168,7 +176,7 @@ class Pages:
         user = self._user(request)
         if user is None:
             return RedirectResponse("/login", status_code=303)
-        cases = [c for c in self._cases_near(user.id) if may(user, DeskAction.VIEW, c)]
+        cases = [v for _, v in self._visible_rows(user, self._rows_near(user.id))]
         offers = [c for c in cases if may(user, DeskAction.ACCEPT, c)]
         mine = [c for c in cases if c.assigned_agent == user.id and c.state in WORKED]
         return self._render(request, "inbox.html", offers=offers, open_cases=mine)
@@ -225,7 +233,7 @@ class Pages:
         directory = self.desk.directory.directory()
         loads = self.desk.directory.loads()
         agents = [a for a in directory.agents if may_set_presence(user, a.team)]
-        cases = [c for c in self._team_cases(user.supervises) if may(user, DeskAction.VIEW, c)]
+        cases = [v for _, v in self._visible_rows(user, self._team_rows(user.supervises))]
         return self._render(
             request,
             "team.html",
@@ -257,16 +265,25 @@ class Pages:
         log.info("desk presence", person=user.id, agent=agent.id, presence=presence.value)
         return RedirectResponse("/team", status_code=303)
 
-    def _team_cases(self, teams: frozenset[str]) -> list[CaseView]:
+    def _team_rows(self, teams: frozenset[str]) -> list[CaseRow]:
         """Stored open cases of ``teams``."""
         with Session(self.desk.store.engine) as session:
-            rows = session.exec(
-                select(CaseRow).where(
-                    col(CaseRow.assigned_team).in_(sorted(teams)),
-                    col(CaseRow.closed_at).is_(None),
-                )
-            ).all()
-        return [CaseView.model_validate_json(r.view_json) for r in rows]
+            return list(
+                session.exec(
+                    select(CaseRow).where(
+                        col(CaseRow.assigned_team).in_(sorted(teams)),
+                        col(CaseRow.closed_at).is_(None),
+                    )
+                ).all()
+            )
+
+    async def changes(self, request: Request) -> Response:
+        """The fingerprint of a page, for the page's script to reload it when it moves."""
+        user = self._user(request)
+        if user is None:
+            return JSONResponse({"error": "signed out"}, status_code=401)
+        page = request.query_params.get("page", "/")[:200]
+        return JSONResponse({"fingerprint": self._fingerprint(user, page)})
 
     async def _act(self, request: Request, action: DeskAction) -> Response:
         user = self._user(request)
@@ -334,19 +351,46 @@ class Pages:
             return None
         return view if may(user, DeskAction.VIEW, view) else None
 
-    def _cases_near(self, person: str) -> list[CaseView]:
+    def _rows_near(self, person: str) -> list[CaseRow]:
         """Stored cases that may be offered or assigned to ``person`` (the rules pick)."""
         with Session(self.desk.store.engine) as session:
-            rows = session.exec(
-                select(CaseRow).where(
-                    or_(
-                        col(CaseRow.state) == CaseState.HANDOFF.value,
-                        col(CaseRow.assigned_agent) == person,
-                    ),
-                    col(CaseRow.closed_at).is_(None),
-                )
-            ).all()
-        return [CaseView.model_validate_json(r.view_json) for r in rows]
+            return list(
+                session.exec(
+                    select(CaseRow).where(
+                        or_(
+                            col(CaseRow.state) == CaseState.HANDOFF.value,
+                            col(CaseRow.assigned_agent) == person,
+                        ),
+                        col(CaseRow.closed_at).is_(None),
+                    )
+                ).all()
+            )
+
+    def _visible_rows(self, user: DeskUser, rows: list[CaseRow]) -> list[tuple[CaseRow, CaseView]]:
+        pairs = [(r, CaseView.model_validate_json(r.view_json)) for r in rows]
+        return [(r, v) for r, v in pairs if may(user, DeskAction.VIEW, v)]
+
+    def _fingerprint(self, user: DeskUser, page: str) -> str:
+        """What the page shows, condensed: it changes when the page would (one query of
+        the store, never Temporal)."""
+        parts: list[object] = []
+        if page == "/":
+            rows = self._rows_near(user.id)
+        elif page == "/team" and user.supervises:
+            rows = self._team_rows(user.supervises)
+            loads = self.desk.directory.loads()
+            parts = [
+                (a.id, a.presence.value, loads[a.id].active_cases if a.id in loads else 0)
+                for a in self.desk.directory.directory().agents
+                if may_set_presence(user, a.team)
+            ]
+        elif page.startswith("/cases/"):
+            row = self.desk.store.case(page.removeprefix("/cases/"))
+            rows = [row] if row else []
+        else:
+            rows = []
+        parts += [(r.case_id, r.revision) for r, _ in self._visible_rows(user, rows)]
+        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
 
     def _language(self, request: Request) -> str:
         person = request.session.get("person")
@@ -390,6 +434,9 @@ class Pages:
             lang=language,
             person=user.id if user else None,
             supervisor=bool(user and user.supervises),
+            page=request.url.path,
+            fingerprint=self._fingerprint(user, request.url.path) if user else "",
+            poll_ms=self.poll_ms,
             csrf=request.session["csrf"],
             error=texts[error_key] if error_key else error,
             when=lambda at: _when(at, zone),
