@@ -301,7 +301,7 @@ def _serve_desk(
     """Serve the desk on the socket bound at the check, until the worker stops."""
     if checked.desk is None:
         return None
-    server = desk_server(settings, client, store, embedded=True)
+    server = desk_server(settings, client, store, embedded=True, detector=checked.detector)
     task = asyncio.create_task(server.serve(sockets=[checked.desk]))
     log.info("desk running", url=f"http://{settings.baton_desk_host}:{settings.baton_desk_port}")
     return server, task

@@ -56,6 +56,11 @@ OPEN_WITH_A_TEAM = (CaseState.HANDOFF, CaseState.HUMAN_HANDLING)
 """States in which a case is with a team of people."""
 
 
+def may_lead(user: DeskUser) -> bool:
+    """Whether ``user`` reads the KPI report and applies learning proposals."""
+    return user.lead
+
+
 def may_set_presence(user: DeskUser, agent_team: str) -> bool:
     """Whether ``user`` may set the presence of an agent of ``agent_team``."""
     return agent_team in user.supervises

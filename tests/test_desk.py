@@ -9,6 +9,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -16,17 +17,21 @@ import pytest
 import uvicorn
 
 from baton.desk.app import Desk, create_app
+from baton.reports import learning
 from baton.store.accounts import AccountStore
 from baton.store.cases import CaseStore
 from baton.store.directory import DirectoryStore
 from baton.temporal.client import BatonClient
+from domain.learning import LearningProposal
 from domain.models import CaseView
 from domain.states import CaseState
-from tests.conftest import new_case, running_worker
+from tests.conftest import detector_for, new_case, running_worker
 from tests.servers import free_port
 from tests.test_web_ui import ARTIFACTS, CHROMIUM
 
 PASSWORD = "correct horse battery"
+LEAD = "lena"
+"""A support lead: no agent, no supervisor."""
 
 
 @dataclass
@@ -68,7 +73,9 @@ async def rig(dev_env: Any, policy: Any, store: CaseStore, executor: Any) -> Asy
         for person in (agent, other, supervisor):
             accounts.set_password(person, PASSWORD)
         await _until_stored(store, case.case_id, agent)
-        desk = Desk(client, store, accounts, directory, list(policy.follow_up.root_causes))
+        accounts.set_password(LEAD, PASSWORD, lead=True)
+        causes = list(policy.follow_up.root_causes)
+        desk = Desk(client, store, accounts, directory, causes, detector_for(policy))
         app = create_app(desk, "s" * 48, poll_seconds=0.5)
         port = free_port()
         server = uvicorn.Server(
@@ -318,6 +325,36 @@ async def test_in_a_browser_the_supervisors_queue_follows_the_case(rig: Rig) -> 
             await expect(row).to_contain_text(rig.agent)
         finally:
             await browser.close()
+
+
+async def test_a_lead_reads_the_report_and_applies_a_proposal(rig: Rig, policy: Any) -> None:
+    proposal = LearningProposal(
+        version=f"{policy.version}-desk-test",
+        based_on=policy.version,
+        since="2026-11-01",
+        until="2026-12-01",
+        cases=12,
+        labelled=9,
+        reasons=[],
+        thresholds=[],
+    )
+    assert learning.save(rig.store, proposal, datetime.now(UTC))
+    apply_url = f"/proposals/{proposal.version}/apply"
+    async with _signed_in(rig, rig.agent) as agent:
+        assert (await agent.get("/report")).status_code == 403
+        assert (await agent.get("/proposals")).status_code == 403
+        token = _csrf((await agent.get("/")).text)
+        assert (await agent.post(apply_url, data={"csrf": token})).status_code == 403
+    assert rig.store.proposal(proposal.version).status == "proposed"  # type: ignore[union-attr]
+    async with _signed_in(rig, LEAD) as lead:
+        report = await lead.get("/report")
+        assert report.status_code == 200 and "<svg" in report.text
+        assert "script-src" not in report.headers["content-security-policy"]
+        page = await lead.get("/proposals")
+        assert f'data-proposal="{proposal.version}"' in page.text and "12 cases" in page.text
+        assert (await lead.post(apply_url, data={"csrf": _csrf(page.text)})).status_code == 303
+        assert (await lead.get(f"/cases/{rig.case_id}")).status_code == 404  # no cases
+    assert rig.store.proposal(proposal.version).status == "active"  # type: ignore[union-attr]
 
 
 async def test_the_desk_speaks_german_to_a_german_browser(rig: Rig) -> None:

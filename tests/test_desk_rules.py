@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from domain.desk import DeskAction, DeskUser, desk_user, may, may_set_presence
+from domain.desk import DeskAction, DeskUser, desk_user, may, may_lead, may_set_presence
 from domain.directory import Directory
 from domain.models import CaseView
 from domain.states import CaseState
@@ -131,3 +131,8 @@ def test_a_supervisor_sets_the_presence_of_their_teams_agents_only() -> None:
     assert may_set_presence(LEAD_SUPPORT, "support-frontline")
     assert not may_set_presence(LEAD_SUPPORT, "billing-frontline")
     assert not may_set_presence(ANNA, "support-frontline")
+
+
+def test_only_a_lead_reads_reports_and_applies_proposals() -> None:
+    assert may_lead(LEAD)
+    assert not any(may_lead(u) for u in (ANNA, LEAD_SUPPORT))

@@ -14,7 +14,7 @@ import json
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -36,12 +36,17 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from baton.desk.i18n import catalog, negotiate
+from baton.reports import learning
+from baton.reports.kpis import KPI_CONFIG, build_report, period_facts, report_html
+from baton.reports.learning import BrokenProposal
 from baton.store.accounts import AccountStore
 from baton.store.cases import CaseRow, CaseStore
 from baton.store.directory import DirectoryStore
 from baton.temporal.client import BatonClient, CaseNotFound, CaseRequestRejected
-from domain.desk import DeskAction, DeskUser, desk_user, may, may_set_presence
+from domain.desk import DeskAction, DeskUser, desk_user, may, may_lead, may_set_presence
+from domain.detector import Detector
 from domain.directory import Presence
+from domain.kpis import Dimension, KpiTargets
 from domain.models import CaseView, FollowUpRequest
 from domain.states import CaseState
 
@@ -56,6 +61,12 @@ POLL_SECONDS = 5.0
 """How often an open page asks whether it changed (one store query, never Temporal)."""
 SESSION_SECONDS = 8 * 3600
 """A sign-in lasts a working day."""
+REPORT_DAYS = 30
+"""The period of the lead's KPI report."""
+REPORT_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'"
+)
+"""The report is one self-contained page: inline styles and charts, no script."""
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
     "X-Content-Type-Options": "nosniff",
@@ -74,6 +85,8 @@ class Desk:
     directory: DirectoryStore
     root_causes: list[str] = field(default_factory=list)
     """The follow-up's root-cause taxonomy (the policy's ``follow_up.root_causes``)."""
+    detector: Detector | None = None
+    """The detector proposals are learnt against (a lead applies them); None: no apply."""
 
 
 def create_app(
@@ -95,6 +108,9 @@ def create_app(
         Route("/cases/{case_id}/escalate", pages.escalate, methods=["POST"]),
         Route("/team", pages.team),
         Route("/changes", pages.changes),
+        Route("/report", pages.report),
+        Route("/proposals", pages.proposals),
+        Route("/proposals/{version}/apply", pages.apply_proposal, methods=["POST"]),
         Route("/team/presence", pages.presence, methods=["POST"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
@@ -117,7 +133,9 @@ class _SecurityHeaders(BaseHTTPMiddleware):
         self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         response = await call_next(request)
-        response.headers.update(SECURITY_HEADERS)
+        for name, value in SECURITY_HEADERS.items():
+            if name not in response.headers:  # a page may set a policy of its own
+                response.headers[name] = value
         return response
 
 
@@ -277,6 +295,60 @@ class Pages:
                 ).all()
             )
 
+    async def report(self, request: Request) -> Response:
+        """A lead's KPI report of the last 30 days (the charts of ``baton report``)."""
+        user = self._user(request)
+        if user is None:
+            return RedirectResponse("/login", status_code=303)
+        if not may_lead(user):
+            return self._error(request, "forbidden", 403)
+        until = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        until += timedelta(days=1)
+        since = until - timedelta(days=REPORT_DAYS)
+        facts = period_facts(self.desk.store, since, until)
+        kpis = build_report(facts, since, until, Dimension.WEEK, KpiTargets.load(KPI_CONFIG))
+        page = HTMLResponse(report_html(kpis))
+        page.headers["Content-Security-Policy"] = REPORT_POLICY  # its charts are inline
+        return page
+
+    async def proposals(self, request: Request) -> Response:
+        """A lead's learning proposals with their evidence."""
+        user = self._user(request)
+        if user is None:
+            return RedirectResponse("/login", status_code=303)
+        if not may_lead(user):
+            return self._error(request, "forbidden", 403)
+        found = []
+        for row in self.desk.store.proposals():
+            try:
+                found.append((row, learning.load_proposal(row)))
+            except BrokenProposal:
+                continue  # `baton learning show` names what is wrong with it
+        return self._render(
+            request, "proposals.html", proposals=found, can_apply=self.desk.detector is not None
+        )
+
+    async def apply_proposal(self, request: Request) -> Response:
+        """A lead applies a proposal: workers detect with it within seconds."""
+        user = self._user(request)
+        if user is None:
+            return RedirectResponse("/login", status_code=303)
+        form = await request.form()
+        if not _csrf_ok(request, form.get("csrf")):
+            return self._error(request, "forbidden", 403)
+        if not may_lead(user) or self.desk.detector is None:
+            return self._error(request, "forbidden", 403)
+        version = request.path_params["version"]
+        try:
+            learning.apply(self.desk.store, self.desk.detector, version, datetime.now(UTC))
+        except LookupError:
+            return self._error(request, "not_found", 404)
+        except BrokenProposal as err:
+            texts = catalog(self._language(request))
+            return self._error(request, message=f"{texts['refused']}: {err}", status=409)
+        log.info("desk proposal applied", person=user.id, version=version)
+        return RedirectResponse("/proposals", status_code=303)
+
     async def changes(self, request: Request) -> Response:
         """The fingerprint of a page, for the page's script to reload it when it moves."""
         user = self._user(request)
@@ -434,6 +506,7 @@ class Pages:
             lang=language,
             person=user.id if user else None,
             supervisor=bool(user and user.supervises),
+            lead=bool(user and user.lead),
             page=request.url.path,
             fingerprint=self._fingerprint(user, request.url.path) if user else "",
             poll_ms=self.poll_ms,

@@ -11,11 +11,13 @@ from collections.abc import Iterator
 import uvicorn
 
 from baton.desk.app import Desk, create_app
+from baton.detection.loading import load_detector
 from baton.settings import Settings
 from baton.store.accounts import AccountStore
 from baton.store.cases import CaseStore
 from baton.store.directory import DirectoryStore
 from baton.temporal.client import BatonClient
+from domain.detector import Detector
 
 SECRET_FILE = "desk-secret"
 
@@ -64,17 +66,25 @@ def bind_desk(settings: Settings) -> socket.socket:
 
 
 def desk_server(
-    settings: Settings, client: BatonClient, store: CaseStore, embedded: bool = False
+    settings: Settings,
+    client: BatonClient,
+    store: CaseStore,
+    embedded: bool = False,
+    detector: Detector | None = None,
 ) -> uvicorn.Server:
     """A server for the desk on ``BATON_DESK_HOST:BATON_DESK_PORT``; run it with
     ``await server.serve()`` (inside the worker, ``embedded``: on the socket of
-    :func:`bind_desk`) and stop it with ``server.should_exit = True``."""
+    :func:`bind_desk`) and stop it with ``server.should_exit = True``. A lead applies
+    learning proposals against ``detector`` (None: the desk loads the configured one)."""
+    if detector is None:
+        detector = load_detector(settings.baton_config)
     desk = Desk(
         client,
         store,
         AccountStore(store.engine),
         DirectoryStore(store.engine),
         root_causes=list(settings.policy.follow_up.root_causes),
+        detector=detector,
     )
     app = create_app(desk, desk_secret(settings), https_only=settings.baton_desk_https)
     config = uvicorn.Config(
