@@ -34,7 +34,8 @@ from activities.policy import PolicyActivities
 from activities.records import RecordActivities
 from activities.retention import RetentionActivities
 from activities.routing import RoutingActivities
-from baton.desk.serve import bind_desk, desk_server
+from baton.desk.links import OfferLinks
+from baton.desk.serve import bind_desk, desk_secret, desk_server
 from baton.detection.loading import load_detector
 from baton.logging import configure_logging
 from baton.notify.config import NotificationConfig
@@ -175,6 +176,9 @@ def _check(settings: Settings) -> _Checked:
     policy = settings.policy
     _ = settings.codec  # malformed encryption keys stop the start
     notifications, templates = load_checked(policy, settings.baton_notifications)
+    if settings.desk_url:  # offers carry one-click links into the desk
+        links = OfferLinks(desk_secret(settings), settings.desk_url)
+        templates.links = links.for_notification
     return _Checked(
         detector=load_detector(settings.baton_config, policy),
         directory=read_directory(settings.baton_directory),

@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     """0: the worker serves no desk (run ``baton desk serve`` on its own)."""
     baton_desk_secret: SecretStr | None = None
     """Signs the desk's session cookies; unset: a random one kept in the data dir."""
+    baton_desk_url: str | None = None
+    """The desk's address as the people it serves reach it, for the links in their
+    notifications (default: ``http://BATON_DESK_HOST:BATON_DESK_PORT``; none if 0)."""
     baton_desk_https: bool = False
     """The desk is reached over HTTPS (a proxy terminates TLS): cookies only over HTTPS."""
     baton_workflow_task_slots: int = Field(default=WorkerSlots.workflow_tasks, ge=2)
@@ -135,6 +138,15 @@ class Settings(BaseSettings):
     def database_url(self) -> str:
         """The documentation store: ``BATON_DATABASE_URL`` or SQLite under the data dir."""
         return self.baton_database_url or f"sqlite:///{self.baton_data_dir / 'baton.db'}"
+
+    @property
+    def desk_url(self) -> str | None:
+        """Where notifications link to the desk (None: no desk to link to)."""
+        if self.baton_desk_url:
+            return self.baton_desk_url.rstrip("/")
+        if not self.baton_desk_port:
+            return None
+        return f"http://{self.baton_desk_host}:{self.baton_desk_port}"
 
     @property
     def embedded_server(self) -> bool:

@@ -221,6 +221,7 @@ def deliverer_for(
     tmp_path: Path,
     smtp: SmtpReceiver | None = None,
     receiver: WebhookReceiver | None = None,
+    links: Any = None,
     **book: Any,
 ) -> Deliverer:
     """A deliverer with the shipped templates and channels on the test servers."""
@@ -248,7 +249,7 @@ def deliverer_for(
         channels["teams"] = {"kind": "teams", "url": receiver.url("/teams")}
     config = NotificationConfig.model_validate({"channels": channels, **book})
     contacts = {"support-frontline": "frontline@example.com"}
-    return Deliverer(config, Templates(TEMPLATES), store, lambda: contacts)
+    return Deliverer(config, Templates(TEMPLATES, links), store, lambda: contacts)
 
 
 def example(policy: Any, event: str, language: str = "en") -> Notification:

@@ -36,6 +36,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from baton.desk.i18n import catalog, negotiate
+from baton.desk.links import LinkClaim, LinkError, OfferLinks
 from baton.reports import learning
 from baton.reports.kpis import KPI_CONFIG, build_report, period_facts, report_html
 from baton.reports.learning import BrokenProposal
@@ -87,6 +88,8 @@ class Desk:
     """The follow-up's root-cause taxonomy (the policy's ``follow_up.root_causes``)."""
     detector: Detector | None = None
     """The detector proposals are learnt against (a lead applies them); None: no apply."""
+    links: OfferLinks | None = None
+    """Reads the one-click links of notifications (None: they are refused)."""
 
 
 def create_app(
@@ -108,6 +111,8 @@ def create_app(
         Route("/cases/{case_id}/escalate", pages.escalate, methods=["POST"]),
         Route("/team", pages.team),
         Route("/changes", pages.changes),
+        Route("/l/{token}", pages.link, methods=["GET"]),
+        Route("/l/{token}", pages.use_link, methods=["POST"]),
         Route("/report", pages.report),
         Route("/proposals", pages.proposals),
         Route("/proposals/{version}/apply", pages.apply_proposal, methods=["POST"]),
@@ -294,6 +299,60 @@ class Pages:
                     )
                 ).all()
             )
+
+    async def link(self, request: Request) -> Response:
+        """What a one-click link will do, with the button that does it (a mail scanner
+        fetching the link changes nothing)."""
+        claim = self._claim(request)
+        if isinstance(claim, Response):
+            return claim
+        case_id, agent = claim.case_id, claim.agent
+        question = catalog(self._language(request))[f"link_confirm_{claim.action}"]
+        return self._render(
+            request, "link.html", claim=claim, question=question.format(case=case_id, agent=agent)
+        )
+
+    async def use_link(self, request: Request) -> Response:
+        """Do what the link says, once, as the agent it was sent to."""
+        form = await request.form()
+        if not _csrf_ok(request, form.get("csrf")):
+            return self._error(request, "forbidden", 403)
+        claim = self._claim(request)
+        if isinstance(claim, Response):
+            return claim
+        agent = desk_user(claim.agent, self.desk.directory.directory())
+        action = DeskAction(claim.action)
+        try:
+            view = await self.desk.client.case(claim.case_id)
+        except (CaseNotFound, ValueError):
+            return self._error(request, "not_found", 404)
+        if not may(agent, action, view):
+            return self._error(request, "link_not_offered", 409)
+        if not self.desk.accounts.use_link(claim.nonce, claim.case_id):
+            return self._error(request, "link_used", 410)
+        try:
+            await self._send(action, claim.case_id, agent.id, {"reason": "declined by link"})
+        except CaseRequestRejected as err:
+            texts = catalog(self._language(request))
+            return self._error(request, message=f"{texts['refused']}: {err}", status=409)
+        log.info("desk link used", person=agent.id, action=action.value, case_id=claim.case_id)
+        return self._render(request, "link_done.html", claim=claim)
+
+    def _claim(self, request: Request) -> LinkClaim | Response:
+        """The link's claim, or the page saying why it cannot be used."""
+        if self.desk.links is None:
+            return self._error(request, "link_invalid", 404)
+        try:
+            claim = self.desk.links.read(request.path_params["token"])
+        except LinkError as err:
+            status = 404 if err.reason == "invalid" else 410
+            return self._error(request, f"link_{err.reason}", status)
+        user = self._user(request)
+        if user is not None and user.id != claim.agent:  # signed in as someone else
+            return self._error(request, "link_not_yours", 403)
+        if self.desk.accounts.link_used(claim.nonce):
+            return self._error(request, "link_used", 410)
+        return claim
 
     async def report(self, request: Request) -> Response:
         """A lead's KPI report of the last 30 days (the charts of ``baton report``)."""

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import uvicorn
 
 from baton.desk.app import Desk, create_app
+from baton.desk.links import OfferLinks
 from baton.detection.loading import load_detector
 from baton.settings import Settings
 from baton.store.accounts import AccountStore
@@ -85,6 +86,7 @@ def desk_server(
         DirectoryStore(store.engine),
         root_causes=list(settings.policy.follow_up.root_causes),
         detector=detector,
+        links=OfferLinks(desk_secret(settings), settings.desk_url) if settings.desk_url else None,
     )
     app = create_app(desk, desk_secret(settings), https_only=settings.baton_desk_https)
     config = uvicorn.Config(

@@ -4,7 +4,9 @@
 (e-mail and generic webhooks) and may define ``slack`` and ``teams`` (chat formatting;
 they fall back to ``text``). Templates see ``case`` (:class:`~domain.models.CaseSnapshot`),
 ``data`` (the event's fields), ``summary`` (a one-line English summary), ``message``
-(the policy's text for the customer), ``event``, ``recipient`` and ``recipient_kind``.
+(the policy's text for the customer), ``event``, ``recipient``, ``recipient_kind`` and
+``links`` (an offer's one-click desk links for its agent: ``accept``, ``decline``,
+``open``; None where there are none).
 
 Undefined names are errors, and :meth:`Templates.check` renders every template against
 real example notifications when the worker starts: a broken template stops the start.
@@ -12,7 +14,7 @@ real example notifications when the worker starts: a broken template stops the s
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,8 @@ from domain.language import Language
 from domain.models import CaseSnapshot, Notification
 from domain.notifications import NotificationEvent
 
+LinkMaker = Callable[[Notification], dict[str, str] | None]
+"""A notification's desk links by name, or None."""
 REQUIRED_BLOCKS = ("subject", "text")
 CHAT_BLOCKS = ("slack", "teams")
 
@@ -41,9 +45,11 @@ class Rendered:
 class Templates:
     """The template folder, rendered with the notification's context."""
 
-    def __init__(self, folder: Path) -> None:
-        """Load templates from ``folder`` (``<language>/<event>.j2``)."""
+    def __init__(self, folder: Path, links: LinkMaker | None = None) -> None:
+        """Load templates from ``folder`` (``<language>/<event>.j2``); ``links`` makes a
+        notification's desk links (None: no desk to link to)."""
         self.folder = folder
+        self.links = links
         self._env = Environment(
             loader=FileSystemLoader(folder),
             undefined=StrictUndefined,
@@ -55,7 +61,8 @@ class Templates:
     def render(self, notification: Notification) -> Rendered:
         """Render ``notification`` in its language; raises :class:`TemplateError`."""
         template = self._env.get_template(f"{notification.language.value}/{notification.event}.j2")
-        context = template.new_context(_variables(notification))
+        links = self.links(notification) if self.links else None
+        context = template.new_context(_variables(notification) | {"links": links})
         blocks = {}
         for name, block in template.blocks.items():
             blocks[name] = "".join(block(context)).strip()

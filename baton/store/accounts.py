@@ -2,7 +2,7 @@
 
 Passwords are hashed with Argon2id (``argon2-cffi``, the OWASP recommendation); a hash
 made with weaker parameters than the library's current ones is replaced at the next
-sign-in. The table holds no customer data.
+sign-in. The tables hold no customer data.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel
 
 from baton.store.schema import migrate
@@ -38,6 +39,15 @@ class DeskAccountRow(SQLModel, table=True):
     updated_at: datetime
 
 
+class DeskLinkUseRow(SQLModel, table=True):
+    """A one-click link that has been used (its nonce; links work once)."""
+
+    __tablename__ = "desk_link_use"
+    nonce: str = Field(primary_key=True)
+    case_id: str
+    used_at: datetime
+
+
 class AccountStore:
     """Accounts in the documentation store."""
 
@@ -62,6 +72,21 @@ class AccountStore:
             row.updated_at = _now()
             session.add(row)
             session.commit()
+
+    def link_used(self, nonce: str) -> bool:
+        """Whether the link with ``nonce`` has been used."""
+        with Session(self.engine) as session:
+            return session.get(DeskLinkUseRow, nonce) is not None
+
+    def use_link(self, nonce: str, case_id: str) -> bool:
+        """Record the link as used; False if it had been (concurrent clicks: one wins)."""
+        with Session(self.engine) as session:
+            session.add(DeskLinkUseRow(nonce=nonce, case_id=case_id, used_at=_now()))
+            try:
+                session.commit()
+            except IntegrityError:
+                return False
+        return True
 
     def account(self, person: str) -> DeskAccountRow | None:
         """``person``'s account, if they have one."""

@@ -1,4 +1,4 @@
-"""The desk's sign-in accounts.
+"""The desk's sign-in accounts, and the one-click links already used.
 
 Revision ID: 0005
 Revises: 0004
@@ -21,7 +21,7 @@ UTCDateTime = sqlmodel.sql.sqltypes.UTCDateTime
 
 
 def upgrade() -> None:
-    """Add the desk_account table."""
+    """Add the desk_account and desk_link_use tables."""
     op.create_table(
         "desk_account",
         sa.Column("person", AutoString(), nullable=False),
@@ -32,8 +32,16 @@ def upgrade() -> None:
         sa.Column("updated_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("person"),
     )
+    op.create_table(
+        "desk_link_use",
+        sa.Column("nonce", AutoString(), nullable=False),
+        sa.Column("case_id", AutoString(), nullable=False),
+        sa.Column("used_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("nonce"),
+    )
 
 
 def downgrade() -> None:
-    """Drop it again."""
+    """Drop them again."""
+    op.drop_table("desk_link_use")
     op.drop_table("desk_account")
