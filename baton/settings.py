@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     baton_desk_url: str | None = None
     """The desk's address as the people it serves reach it, for the links in their
     notifications (default: ``http://BATON_DESK_HOST:BATON_DESK_PORT``; none if 0)."""
+    baton_desk_identity_header: str | None = None
+    """Single sign-on: the header an authenticating proxy names the person in."""
+    baton_desk_trusted_proxies: str = "127.0.0.1,::1"
+    """Comma-separated addresses the identity header is believed from."""
     baton_desk_https: bool = False
     """The desk is reached over HTTPS (a proxy terminates TLS): cookies only over HTTPS."""
     baton_workflow_task_slots: int = Field(default=WorkerSlots.workflow_tasks, ge=2)

@@ -16,7 +16,7 @@ import httpx
 import pytest
 import uvicorn
 
-from baton.desk.app import Desk, create_app
+from baton.desk.app import Desk, TrustedProxy, create_app
 from baton.reports import learning
 from baton.store.accounts import AccountStore
 from baton.store.cases import CaseStore
@@ -30,6 +30,7 @@ from tests.servers import free_port
 from tests.test_web_ui import ARTIFACTS, CHROMIUM
 
 PASSWORD = "correct horse battery"
+IDENTITY = "X-Forwarded-User"
 LEAD = "lena"
 """A support lead: no agent, no supervisor."""
 
@@ -48,6 +49,7 @@ class Rig:
     """Another agent of the directory."""
     supervisor: str
     """The supervisor of the case's team."""
+    desk: Desk
 
     async def view(self) -> CaseView:
         return await self.client.case(self.case_id)
@@ -76,6 +78,7 @@ async def rig(dev_env: Any, policy: Any, store: CaseStore, executor: Any) -> Asy
         accounts.set_password(LEAD, PASSWORD, lead=True)
         causes = list(policy.follow_up.root_causes)
         desk = Desk(client, store, accounts, directory, causes, detector_for(policy))
+        desk.proxy = TrustedProxy(IDENTITY, frozenset({"127.0.0.1"}))
         app = create_app(desk, "s" * 48, poll_seconds=0.5)
         port = free_port()
         server = uvicorn.Server(
@@ -86,7 +89,7 @@ async def rig(dev_env: Any, policy: Any, store: CaseStore, executor: Any) -> Asy
             await asyncio.sleep(0.05)
         try:
             url = f"http://127.0.0.1:{port}"
-            yield Rig(url, client, store, case.case_id, agent, other, supervisor)
+            yield Rig(url, client, store, case.case_id, agent, other, supervisor, desk)
         finally:
             server.should_exit = True
             await serving
@@ -355,6 +358,22 @@ async def test_a_lead_reads_the_report_and_applies_a_proposal(rig: Rig, policy: 
         assert (await lead.post(apply_url, data={"csrf": _csrf(page.text)})).status_code == 303
         assert (await lead.get(f"/cases/{rig.case_id}")).status_code == 404  # no cases
     assert rig.store.proposal(proposal.version).status == "active"  # type: ignore[union-attr]
+
+
+async def test_an_authenticating_proxy_signs_people_in_from_its_address_only(rig: Rig) -> None:
+    async with httpx.AsyncClient(base_url=rig.url, headers={IDENTITY: rig.agent}) as proxied:
+        inbox = await proxied.get("/")
+        assert inbox.status_code == 200 and rig.case_id in inbox.text  # no password asked
+        page = await proxied.get(f"/cases/{rig.case_id}")
+        answer = await proxied.post(f"/cases/{rig.case_id}/accept", data={"csrf": _csrf(page.text)})
+        assert answer.status_code == 303
+    assert (await rig.view()).assigned_agent == rig.agent
+    async with httpx.AsyncClient(base_url=rig.url, headers={IDENTITY: "mallory"}) as stranger:
+        assert (await stranger.get("/")).headers["location"] == "/login"  # nobody we know
+    assert rig.desk.proxy is not None
+    rig.desk.proxy = TrustedProxy(IDENTITY, frozenset({"10.9.9.9"}))  # the proxy is elsewhere
+    async with httpx.AsyncClient(base_url=rig.url, headers={IDENTITY: rig.agent}) as forged:
+        assert (await forged.get("/")).headers["location"] == "/login"
 
 
 async def test_the_desk_speaks_german_to_a_german_browser(rig: Rig) -> None:

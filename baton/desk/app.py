@@ -90,6 +90,18 @@ class Desk:
     """The detector proposals are learnt against (a lead applies them); None: no apply."""
     links: OfferLinks | None = None
     """Reads the one-click links of notifications (None: they are refused)."""
+    proxy: TrustedProxy | None = None
+    """An authenticating proxy whose identity header signs people in (None: passwords)."""
+
+
+@dataclass(frozen=True)
+class TrustedProxy:
+    """Single sign-on: the proxy in front of the desk names the signed-in person."""
+
+    header: str
+    """The header carrying the person's id, e.g. ``X-Forwarded-User``."""
+    trusted: frozenset[str]
+    """The proxy's addresses: the header from anywhere else is ignored."""
 
 
 def create_app(
@@ -468,12 +480,29 @@ class Pages:
     def _user(self, request: Request) -> DeskUser | None:
         person = request.session.get("person")
         if not isinstance(person, str):
-            return None
+            return self._proxied_user(request)
         account = self.desk.accounts.account(person)
         if account is None:  # removed since: the session ends with it
             request.session.clear()
             return None
         return desk_user(person, self.desk.directory.directory(), account.lead)
+
+    def _proxied_user(self, request: Request) -> DeskUser | None:
+        """The person an authenticating proxy vouches for (single sign-on): only from a
+        trusted proxy's address, only someone the directory or an account knows."""
+        proxy = self.desk.proxy
+        person = request.headers.get(proxy.header) if proxy else None
+        if proxy is None or not person:
+            return None
+        address = request.client.host if request.client else ""
+        if address not in proxy.trusted:
+            log.warning("desk identity header from an untrusted address", address=address)
+            return None
+        account = self.desk.accounts.account(person)
+        user = desk_user(person, self.desk.directory.directory(), bool(account and account.lead))
+        if not (user.agent or user.supervises or user.lead):
+            return None
+        return user
 
     async def _visible(self, user: DeskUser, case_id: str) -> CaseView | None:
         try:

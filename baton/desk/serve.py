@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import uvicorn
 
-from baton.desk.app import Desk, create_app
+from baton.desk.app import Desk, TrustedProxy, create_app
 from baton.desk.links import OfferLinks
 from baton.detection.loading import load_detector
 from baton.settings import Settings
@@ -87,6 +87,7 @@ def desk_server(
         root_causes=list(settings.policy.follow_up.root_causes),
         detector=detector,
         links=OfferLinks(desk_secret(settings), settings.desk_url) if settings.desk_url else None,
+        proxy=_proxy(settings),
     )
     app = create_app(desk, desk_secret(settings), https_only=settings.baton_desk_https)
     config = uvicorn.Config(
@@ -97,3 +98,10 @@ def desk_server(
         access_log=False,
     )
     return _Embedded(config) if embedded else uvicorn.Server(config)
+
+
+def _proxy(settings: Settings) -> TrustedProxy | None:
+    if not settings.baton_desk_identity_header:
+        return None
+    addresses = {a.strip() for a in settings.baton_desk_trusted_proxies.split(",") if a.strip()}
+    return TrustedProxy(settings.baton_desk_identity_header, frozenset(addresses))
