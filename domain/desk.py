@@ -26,6 +26,7 @@ class DeskAction(StrEnum):
     RESOLVE = "resolve"
     FOLLOW_UP = "follow_up"
     ESCALATE = "escalate"
+    RATE = "rate"
 
 
 class DeskUser(BaseModel):
@@ -80,6 +81,8 @@ def may(user: DeskUser, action: DeskAction, case: CaseView) -> bool:
     owner = user.agent and case.assigned_agent == user.id
     if action in (DeskAction.REPLY, DeskAction.RESOLVE):
         return owner and case.state is CaseState.HUMAN_HANDLING
+    if action is DeskAction.RATE:  # the handoff they received, while the case is theirs
+        return owner and case.state in (CaseState.HUMAN_HANDLING, CaseState.FOLLOW_UP)
     if action is DeskAction.ESCALATE:  # a supervisor sends their team's open case up
         return case.assigned_team in user.supervises and case.state in OPEN_WITH_A_TEAM
     if action is DeskAction.FOLLOW_UP:  # owed by whoever resolved the case

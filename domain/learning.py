@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from domain.handoff_rating import HandoffRating, falling_short, handoff_quality
 from domain.kpis import NO_REASON
 from domain.models import CaseView, EscalationTiming, Outcome
 from domain.policy import EscalationPolicy
@@ -233,6 +234,9 @@ class ProductFeedback(BaseModel):
     """Subjects of the cases where a customer asked for something new."""
     root_causes: dict[str, int] = {}
     """Root causes documented on two or more cases, most frequent first."""
+    packages_falling_short: dict[str, float] = {}
+    """Reasons whose handoff packages the receiving agents rated enough too rarely
+    (the share rated enough): what the package should say for them is missing."""
 
 
 class LearningProposal(BaseModel):
@@ -288,8 +292,11 @@ def with_overrides(
     return EscalationPolicy.model_validate(data)
 
 
-def product_feedback(views: Iterable[CaseView]) -> ProductFeedback:
-    """Innovation requests and the root causes that recur."""
+def product_feedback(
+    views: Iterable[CaseView], ratings: Iterable[HandoffRating] = ()
+) -> ProductFeedback:
+    """Innovation requests, the root causes that recur, and the reasons whose handoff
+    packages fall short in the receiving agents' ``ratings``."""
     views = list(views)
     innovation = [v.subject for v in views if any(r.name == INNOVATION_REASON for r in v.reasons)]
     counts: dict[str, int] = {}
@@ -299,7 +306,9 @@ def product_feedback(views: Iterable[CaseView]) -> ProductFeedback:
             counts[cause] = counts.get(cause, 0) + 1
     recurring = sorted(((n, c) for c, n in counts.items() if n >= 2), reverse=True)
     return ProductFeedback(
-        innovation_requests=sorted(innovation), root_causes={c: n for n, c in recurring}
+        innovation_requests=sorted(innovation),
+        root_causes={c: n for n, c in recurring},
+        packages_falling_short=falling_short(handoff_quality(ratings, views)),
     )
 
 

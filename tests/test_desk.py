@@ -21,6 +21,7 @@ from baton.reports import learning
 from baton.store.accounts import AccountStore
 from baton.store.cases import CaseStore
 from baton.store.directory import DirectoryStore
+from baton.store.ratings import RatingStore
 from baton.temporal.client import BatonClient
 from domain.learning import LearningProposal
 from domain.models import CaseView
@@ -204,6 +205,35 @@ async def test_the_owner_replies_and_resolves_with_the_follow_up(rig: Rig) -> No
         "billing_error",
         "refund double charges at once",
     )
+
+
+async def test_the_receiver_rates_the_handoff_and_the_lead_sees_its_quality(rig: Rig) -> None:
+    ratings = RatingStore(rig.store.engine)
+    async with _signed_in(rig, rig.agent) as browser:
+        page = await browser.get(f"/cases/{rig.case_id}")
+        assert "Rate this handoff" not in page.text  # not theirs yet
+        await browser.post(f"/cases/{rig.case_id}/accept", data={"csrf": _csrf(page.text)})
+        page = await browser.get(f"/cases/{rig.case_id}")
+        assert "Rate this handoff" in page.text
+        rating = {"csrf": _csrf(page.text), "package_enough": "no", "asked_again": "yes"}
+        rating["missing"] = "the invoice number"
+        answer = await browser.post(f"/cases/{rig.case_id}/rating", data=rating)
+        assert answer.status_code == 303
+    async with _signed_in(rig, rig.other) as other:
+        token = _csrf((await other.get("/")).text)
+        forged = {"csrf": token, "package_enough": "yes", "asked_again": "no"}
+        assert (await other.post(f"/cases/{rig.case_id}/rating", data=forged)).status_code == 404
+    (stored,) = ratings.ratings([rig.case_id])
+    assert (stored.by, stored.package_enough, stored.asked_again, stored.missing) == (
+        rig.agent,
+        False,
+        True,
+        "the invoice number",
+    )
+    async with _signed_in(rig, LEAD) as lead:
+        report = await lead.get("/report")
+    assert 'id="handoff-quality-reason"' in report.text
+    assert "explicit_human_request" in report.text
 
 
 async def test_another_agent_can_neither_see_nor_take_the_offer(rig: Rig) -> None:
@@ -414,11 +444,12 @@ async def test_in_a_browser_an_agent_signs_in_and_accepts_the_offer(rig: Rig) ->
             await expect(page.locator('[data-field="state"]')).to_have_text("HUMAN_HANDLING")
             await page.screenshot(path=str(ARTIFACTS / "desk-accepted.png"))
             await page.get_by_label("Ihre Nachricht").fill("Die zweite Abbuchung ist erstattet.")
-            await page.get_by_role("button", name="Senden").click()
+            await page.get_by_role("button", name="Senden", exact=True).click()
             await expect(page.get_by_text("Die zweite Abbuchung ist erstattet.")).to_be_visible()
             await page.get_by_label("Was das Problem gelöst hat").fill("erstattet")
             await page.get_by_label("Ursache").select_option("billing_error")
-            await page.get_by_label("Ja").check()
+            necessary = page.get_by_role("group", name="War die Übergabe an einen Menschen nötig?")
+            await necessary.get_by_label("Ja").check()
             await page.get_by_label("Lehre für das nächste Mal").fill("sofort erstatten")
             await page.get_by_role("button", name="Fall lösen").click()
             await expect(page.locator('[data-field="state"]')).to_have_text("CLOSED")

@@ -80,6 +80,12 @@ RESOLVED_BY_ANNA = _case(CaseState.FOLLOW_UP, assigned="anna", follow_up_by="ann
         (ANNA, DeskAction.FOLLOW_UP, RESOLVED_BY_ANNA, True),
         (BEN, DeskAction.FOLLOW_UP, RESOLVED_BY_ANNA, False),
         (ANNA, DeskAction.FOLLOW_UP, ANNAS, False),
+        # The handoff is rated by whoever received it, while the case is theirs.
+        (ANNA, DeskAction.RATE, ANNAS, True),
+        (ANNA, DeskAction.RATE, RESOLVED_BY_ANNA, True),
+        (BEN, DeskAction.RATE, ANNAS, False),
+        (ANNA, DeskAction.RATE, OFFERED_TO_ANNA, False),
+        (LEAD_SUPPORT, DeskAction.RATE, ANNAS, False),
         # A supervisor sends their team's open case up; an agent cannot.
         (LEAD_SUPPORT, DeskAction.ESCALATE, OFFERED_TO_ANNA, True),
         (LEAD_SUPPORT, DeskAction.ESCALATE, ANNAS, True),

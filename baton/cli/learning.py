@@ -183,3 +183,5 @@ def _print(p: LearningProposal) -> None:
             out.print(f"  innovation request: {subject}")
         for cause, n in p.feedback.root_causes.items():
             out.print(f"  recurring root cause: {cause} ({n} cases)")
+    for reason, rate in p.feedback.packages_falling_short.items():
+        out.print(f"  handoff packages for {reason}: enough in {rate:.0%} of ratings")

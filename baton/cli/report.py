@@ -21,6 +21,7 @@ from baton.reports.kpis import (
     figure_rows,
     flags,
     period_facts,
+    period_handoff_quality,
     write_html,
 )
 from domain.kpis import Dimension, KpiTargets
@@ -72,9 +73,10 @@ def report(
     store = _store()
     try:
         facts = period_facts(store, start, end)
+        quality = period_handoff_quality(store, start, end)
     finally:
         store.close()
-    result = build_report(facts, start, end, period, targets)
+    result = build_report(facts, start, end, period, targets, quality)
     if html is not None:
         write_html(result, html)
         err.print(f"HTML report written to {html}")

@@ -38,15 +38,23 @@ from starlette.staticfiles import StaticFiles
 from baton.desk.i18n import catalog, negotiate
 from baton.desk.links import LinkClaim, LinkError, OfferLinks
 from baton.reports import learning
-from baton.reports.kpis import KPI_CONFIG, build_report, period_facts, report_html
+from baton.reports.kpis import (
+    KPI_CONFIG,
+    build_report,
+    period_facts,
+    period_handoff_quality,
+    report_html,
+)
 from baton.reports.learning import BrokenProposal
 from baton.store.accounts import AccountStore
 from baton.store.cases import CaseRow, CaseStore
 from baton.store.directory import DirectoryStore
+from baton.store.ratings import RatingStore
 from baton.temporal.client import BatonClient, CaseNotFound, CaseRequestRejected
 from domain.desk import DeskAction, DeskUser, desk_user, may, may_lead, may_set_presence
 from domain.detector import Detector
 from domain.directory import Presence
+from domain.handoff_rating import HandoffRating
 from domain.kpis import Dimension, KpiTargets
 from domain.models import CaseView, FollowUpRequest
 from domain.states import CaseState
@@ -121,6 +129,7 @@ def create_app(
         Route("/cases/{case_id}/resolve", pages.resolve, methods=["POST"]),
         Route("/cases/{case_id}/follow-up", pages.follow_up, methods=["POST"]),
         Route("/cases/{case_id}/escalate", pages.escalate, methods=["POST"]),
+        Route("/cases/{case_id}/rating", pages.rate, methods=["POST"]),
         Route("/team", pages.team),
         Route("/changes", pages.changes),
         Route("/l/{token}", pages.link, methods=["GET"]),
@@ -167,6 +176,7 @@ class Pages:
             loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape()
         )
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.ratings = RatingStore(desk.store.engine)
 
     # ------------------------------------------------------------------ sign-in
     async def login_form(self, request: Request) -> Response:
@@ -253,6 +263,10 @@ class Pages:
     async def follow_up(self, request: Request) -> Response:
         """Document a resolved case's follow-up (if resolving left it owed)."""
         return await self._act(request, DeskAction.FOLLOW_UP)
+
+    async def rate(self, request: Request) -> Response:
+        """The agent who received the handoff rates its package."""
+        return await self._act(request, DeskAction.RATE)
 
     async def escalate(self, request: Request) -> Response:
         """A supervisor sends their team's case to the next tier, with a reason."""
@@ -377,7 +391,9 @@ class Pages:
         until += timedelta(days=1)
         since = until - timedelta(days=REPORT_DAYS)
         facts = period_facts(self.desk.store, since, until)
-        kpis = build_report(facts, since, until, Dimension.WEEK, KpiTargets.load(KPI_CONFIG))
+        quality = period_handoff_quality(self.desk.store, since, until)
+        targets = KpiTargets.load(KPI_CONFIG)
+        kpis = build_report(facts, since, until, Dimension.WEEK, targets, quality)
         page = HTMLResponse(report_html(kpis))
         page.headers["Content-Security-Policy"] = REPORT_POLICY  # its charts are inline
         return page
@@ -443,7 +459,10 @@ class Pages:
             return self._error(request, "forbidden", 403)
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
         try:
-            await self._send(action, case_id, user.id, fields)
+            if action is DeskAction.RATE:
+                self.ratings.rate(_rating(view, user.id, fields))
+            else:
+                await self._send(action, case_id, user.id, fields)
         except (CaseRequestRejected, ValidationError) as err:
             texts = catalog(self._language(request))
             reason = err if isinstance(err, CaseRequestRejected) else _first_error(err)
@@ -635,6 +654,20 @@ def _follow_up(person: str, form: dict[str, str]) -> FollowUpRequest:
             "escalation_necessary": necessary,
             "timing": form.get("timing") or None,
             "lesson": form.get("lesson", ""),
+        }
+    )
+
+
+def _rating(view: CaseView, person: str, form: dict[str, str]) -> HandoffRating:
+    """The rating form as a rating of the case's latest handoff."""
+    return HandoffRating.model_validate(
+        {
+            "case_id": view.case_id,
+            "handoff": max(1, view.handoffs),
+            "by": person,
+            "package_enough": form.get("package_enough") == "yes",
+            "asked_again": form.get("asked_again") == "yes",
+            "missing": form.get("missing", ""),
         }
     )
 

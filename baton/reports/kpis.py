@@ -17,6 +17,8 @@ from pydantic import BaseModel
 
 from baton.settings import PROJECT_ROOT
 from baton.store.cases import CaseStore
+from baton.store.ratings import RatingStore
+from domain.handoff_rating import HandoffQuality, handoff_quality
 from domain.kpis import (
     CaseFacts,
     Dimension,
@@ -45,6 +47,8 @@ class KpiReport(BaseModel):
     overall: KeyFigures
     breakdowns: dict[Dimension, dict[str, KeyFigures]]
     """The period's figures per day, week or month, and per team, tier, channel, reason."""
+    handoff_quality: dict[str, dict[str, HandoffQuality]] = {}
+    """The receiving agents' ratings of the handoffs, per reason, path and level."""
 
 
 def period_facts(store: CaseStore, since: datetime, until: datetime) -> list[CaseFacts]:
@@ -55,12 +59,22 @@ def period_facts(store: CaseStore, since: datetime, until: datetime) -> list[Cas
     ]
 
 
+def period_handoff_quality(
+    store: CaseStore, since: datetime, until: datetime
+) -> dict[str, dict[str, HandoffQuality]]:
+    """The ratings of the handoffs of the cases opened in [since, until)."""
+    views = [CaseView.model_validate_json(r.view_json) for r in store.cases_opened(since, until)]
+    ratings = RatingStore(store.engine).ratings([v.case_id for v in views])
+    return handoff_quality(ratings, views)
+
+
 def build_report(
     facts: Sequence[CaseFacts],
     since: datetime,
     until: datetime,
     period: Dimension = Dimension.WEEK,
     targets: KpiTargets | None = None,
+    quality: dict[str, dict[str, HandoffQuality]] | None = None,
 ) -> KpiReport:
     """The report over ``facts`` (cases of [since, until)), trended by ``period``."""
     if period not in PERIODS:
@@ -72,6 +86,7 @@ def build_report(
         targets=targets or KpiTargets(),
         overall=key_figures(facts),
         breakdowns={by: breakdown(facts, by) for by in (period, *GROUPS)},
+        handoff_quality=quality or {},
     )
 
 

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from baton.detection.risk_training import fit_risk_model
 from baton.store.cases import CaseStore, LearningProposalRow
+from baton.store.ratings import RatingStore
 from domain.detection import DetectionContext
 from domain.detector import Detector
 from domain.learning import (
@@ -190,7 +191,9 @@ def learn(
         thresholds=thresholds,
         model=model or detector.risk_model,
         retrained=model is not None,
-        feedback=product_feedback(period.views),
+        feedback=product_feedback(
+            period.views, RatingStore(store.engine).ratings([v.case_id for v in period.views])
+        ),
     )
     held = [(v, texts, c) for v, texts, c in period.labelled if c.held_back]
     if held:

@@ -22,6 +22,7 @@ from sqlalchemy import Column, Engine, Text, delete, event, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
+from baton.store.ratings import HandoffRatingRow
 from baton.store.schema import migrate
 from domain.models import AssessmentRecord, CaseRecordBatch, CaseView, Notification, ReasonHit
 from domain.retention import anonymised, without_evidence
@@ -561,6 +562,11 @@ class CaseStore:
                 update(DeliveryRow)
                 .where(DeliveryRow.case_id == case_id)  # type: ignore[arg-type]
                 .values(subject="", body="", address="")
+            )
+            session.execute(
+                update(HandoffRatingRow)
+                .where(HandoffRatingRow.case_id == case_id)  # type: ignore[arg-type]
+                .values(missing="")
             )
 
     def close(self) -> None:

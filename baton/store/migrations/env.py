@@ -10,6 +10,7 @@ from sqlmodel import SQLModel
 import baton.store.accounts
 import baton.store.cases
 import baton.store.directory
+import baton.store.ratings
 
 del baton  # imported for their tables
 

@@ -1,4 +1,4 @@
-"""The desk's sign-in accounts, and the one-click links already used.
+"""The desk's sign-in accounts, the one-click links already used, and handoff ratings.
 
 Revision ID: 0005
 Revises: 0004
@@ -21,7 +21,7 @@ UTCDateTime = sqlmodel.sql.sqltypes.UTCDateTime
 
 
 def upgrade() -> None:
-    """Add the desk_account and desk_link_use tables."""
+    """Add the desk_account, desk_link_use and handoff_rating tables."""
     op.create_table(
         "desk_account",
         sa.Column("person", AutoString(), nullable=False),
@@ -39,9 +39,21 @@ def upgrade() -> None:
         sa.Column("used_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("nonce"),
     )
+    op.create_table(
+        "handoff_rating",
+        sa.Column("case_id", AutoString(), nullable=False),
+        sa.Column("handoff", sa.Integer(), nullable=False),
+        sa.Column("by", AutoString(), nullable=False),
+        sa.Column("package_enough", sa.Boolean(), nullable=False),
+        sa.Column("asked_again", sa.Boolean(), nullable=False),
+        sa.Column("missing", sa.Text(), server_default="", nullable=False),
+        sa.Column("rated_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("case_id", "handoff"),
+    )
 
 
 def downgrade() -> None:
     """Drop them again."""
+    op.drop_table("handoff_rating")
     op.drop_table("desk_link_use")
     op.drop_table("desk_account")
