@@ -64,6 +64,16 @@ log = structlog.get_logger("baton.desk")
 HERE = Path(__file__).resolve().parent
 SIGN_IN_LIMITS = (parse("5/minute"), parse("30/hour"))
 """Sign-in attempts per address and person: enough for typos, too few for guessing."""
+CASE_ACTIONS = {
+    "accept": DeskAction.ACCEPT,
+    "decline": DeskAction.DECLINE,
+    "reply": DeskAction.REPLY,
+    "resolve": DeskAction.RESOLVE,
+    "follow-up": DeskAction.FOLLOW_UP,
+    "rating": DeskAction.RATE,
+    "escalate": DeskAction.ESCALATE,
+}
+"""The forms on a case (``POST /cases/<id>/<form>``) and what each asks for."""
 WORKED = (CaseState.HUMAN_HANDLING, CaseState.FOLLOW_UP)
 """The states of a case an agent is working on."""
 POLL_SECONDS = 5.0
@@ -123,13 +133,7 @@ def create_app(
         Route("/login", pages.login, methods=["POST"]),
         Route("/logout", pages.logout, methods=["POST"]),
         Route("/cases/{case_id}", pages.case),
-        Route("/cases/{case_id}/accept", pages.accept, methods=["POST"]),
-        Route("/cases/{case_id}/decline", pages.decline, methods=["POST"]),
-        Route("/cases/{case_id}/reply", pages.reply, methods=["POST"]),
-        Route("/cases/{case_id}/resolve", pages.resolve, methods=["POST"]),
-        Route("/cases/{case_id}/follow-up", pages.follow_up, methods=["POST"]),
-        Route("/cases/{case_id}/escalate", pages.escalate, methods=["POST"]),
-        Route("/cases/{case_id}/rating", pages.rate, methods=["POST"]),
+        Route("/cases/{case_id}/{action}", pages.act, methods=["POST"]),
         Route("/team", pages.team),
         Route("/changes", pages.changes),
         Route("/l/{token}", pages.link, methods=["GET"]),
@@ -244,33 +248,12 @@ class Pages:
             message_id=f"desk-{secrets.token_hex(8)}",  # a double submit posts once
         )
 
-    async def accept(self, request: Request) -> Response:
-        """Accept the offered case."""
-        return await self._act(request, DeskAction.ACCEPT)
-
-    async def decline(self, request: Request) -> Response:
-        """Decline the offered case with a reason."""
-        return await self._act(request, DeskAction.DECLINE)
-
-    async def reply(self, request: Request) -> Response:
-        """Post the agent's message to the case (and so to the customer's channel)."""
-        return await self._act(request, DeskAction.REPLY)
-
-    async def resolve(self, request: Request) -> Response:
-        """Resolve the case and document the follow-up in one form."""
-        return await self._act(request, DeskAction.RESOLVE)
-
-    async def follow_up(self, request: Request) -> Response:
-        """Document a resolved case's follow-up (if resolving left it owed)."""
-        return await self._act(request, DeskAction.FOLLOW_UP)
-
-    async def rate(self, request: Request) -> Response:
-        """The agent who received the handoff rates its package."""
-        return await self._act(request, DeskAction.RATE)
-
-    async def escalate(self, request: Request) -> Response:
-        """A supervisor sends their team's case to the next tier, with a reason."""
-        return await self._act(request, DeskAction.ESCALATE)
+    async def act(self, request: Request) -> Response:
+        """A form on a case: accept, decline, reply, resolve, follow-up, rating, escalate."""
+        action = CASE_ACTIONS.get(request.path_params["action"])
+        if action is None:
+            return self._error(request, "not_found", 404)
+        return await self._act(request, action)
 
     async def team(self, request: Request) -> Response:
         """A supervisor's queue: their teams' open cases and agents."""
