@@ -6,6 +6,7 @@ import contextlib
 import os
 import secrets
 import socket
+import time
 from collections.abc import Iterator
 
 import uvicorn
@@ -13,7 +14,7 @@ import uvicorn
 from baton.desk.app import Desk, TrustedProxy, create_app
 from baton.desk.links import OfferLinks
 from baton.detection.loading import load_detector
-from baton.settings import Settings
+from baton.settings import ConfigError, Settings
 from baton.store.accounts import AccountStore
 from baton.store.cases import CaseStore
 from baton.store.directory import DirectoryStore
@@ -31,10 +32,15 @@ def desk_secret(settings: Settings) -> str:
     path = settings.baton_data_dir / SECRET_FILE
     if not path.exists():
         settings.baton_data_dir.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(secrets.token_urlsafe(48))
-    return path.read_text().strip()
+        with contextlib.suppress(FileExistsError):  # another process made it just now
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+    for _ in range(50):  # written by the other process a moment from now
+        if secret := path.read_text().strip():
+            return secret
+        time.sleep(0.01)
+    raise ConfigError(f"{path} is empty: delete it and start again")
 
 
 class DeskPortTaken(ValueError):
