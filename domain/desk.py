@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 from domain.directory import Directory
 from domain.models import CaseView
+from domain.policy import EscalationPolicy
 from domain.states import CaseState
 
 
@@ -27,6 +28,7 @@ class DeskAction(StrEnum):
     FOLLOW_UP = "follow_up"
     ESCALATE = "escalate"
     RATE = "rate"
+    CONSULT = "consult"
 
 
 class DeskUser(BaseModel):
@@ -37,6 +39,8 @@ class DeskUser(BaseModel):
     id: str
     agent: bool = False
     """They take cases (an agent of the directory)."""
+    team: str | None = None
+    """An agent's team."""
     supervises: frozenset[str] = frozenset()
     """The teams whose supervisor they are."""
     lead: bool = False
@@ -45,9 +49,11 @@ class DeskUser(BaseModel):
 
 def desk_user(person: str, directory: Directory, lead: bool = False) -> DeskUser:
     """``person`` as the directory knows them."""
+    team = next((a.team for a in directory.agents if a.id == person), None)
     return DeskUser(
         id=person,
-        agent=any(a.id == person for a in directory.agents),
+        agent=team is not None,
+        team=team,
         supervises=frozenset(t.id for t in directory.teams if t.supervisor == person),
         lead=lead,
     )
@@ -67,15 +73,39 @@ def may_set_presence(user: DeskUser, agent_team: str) -> bool:
     return agent_team in user.supervises
 
 
-def may(user: DeskUser, action: DeskAction, case: CaseView) -> bool:
-    """Whether ``user`` may do ``action`` with ``case``."""
+def open_consults(case: CaseView, policy: EscalationPolicy) -> dict[str, str]:
+    """The reasons the AI asked experts about and no expert has answered yet, each with
+    the team asked (the first tier of the reason's path)."""
+    if case.state not in (CaseState.AI_HANDLING, CaseState.HANDOFF, CaseState.HUMAN_HANDLING):
+        return {}
+    answered = {e.reason for e in case.expert_input}
+    paths = {r.name: r.path for r in case.reasons}
+    return {
+        reason: policy.path(paths.get(reason, policy.default_path)).tiers[0].team
+        for reason in case.consulted
+        if reason not in answered
+    }
+
+
+def may(
+    user: DeskUser,
+    action: DeskAction,
+    case: CaseView,
+    consulting: frozenset[str] = frozenset(),
+) -> bool:
+    """Whether ``user`` may do ``action`` with ``case``; ``consulting`` names the teams
+    the case waits on for expert input (:func:`open_consults`)."""
     offered = user.agent and case.state is CaseState.HANDOFF and case.offered_to == user.id
+    expert = user.agent and user.team in consulting
     if action is DeskAction.VIEW:
         return (
             offered
+            or expert
             or (case.assigned_agent == user.id and user.agent)
             or case.assigned_team in user.supervises
         )
+    if action is DeskAction.CONSULT:  # an expert of a team asked answers in its stead
+        return expert
     if action in (DeskAction.ACCEPT, DeskAction.DECLINE):
         return offered
     owner = user.agent and case.assigned_agent == user.id

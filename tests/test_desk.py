@@ -80,6 +80,7 @@ async def rig(dev_env: Any, policy: Any, store: CaseStore, executor: Any) -> Asy
         causes = list(policy.follow_up.root_causes)
         desk = Desk(client, store, accounts, directory, causes, detector_for(policy))
         desk.proxy = TrustedProxy(IDENTITY, frozenset({"127.0.0.1"}))
+        desk.policy = policy
         app = create_app(desk, "s" * 48, poll_seconds=0.5)
         port = free_port()
         server = uvicorn.Server(
@@ -234,6 +235,43 @@ async def test_the_receiver_rates_the_handoff_and_the_lead_sees_its_quality(rig:
         report = await lead.get("/report")
     assert 'id="handoff-quality-reason"' in report.text
     assert "explicit_human_request" in report.text
+
+
+async def test_an_expert_answers_the_ais_question_in_the_desk(rig: Rig, policy: Any) -> None:
+    case = new_case(subject="Export")
+    await rig.client.start_case(case)
+    text = "It would be great if you could add a feature to export invoices as CSV"
+    message = {"message_id": "m1", "author": "customer", "text": text}
+    await rig.client.post_message(case.case_id, message)
+    asked = await rig.client.case(case.case_id)
+    assert (asked.state, asked.consulted) == (CaseState.AI_HANDLING, ["innovation_request"])
+    team = policy.path(policy.reasons["innovation_request"].path).tiers[0].team
+    directory = DirectoryStore(rig.store.engine).directory()
+    expert = next(a.id for a in directory.agents if a.team == team)
+    AccountStore(rig.store.engine).set_password(expert, PASSWORD)
+    for _ in range(100):  # the consult's record (a move to level 1) is written at once
+        row = rig.store.case(case.case_id)
+        if row and row.level == 1:
+            break
+        await asyncio.sleep(0.05)
+    async with _signed_in(rig, rig.other) as outsider:
+        assert (await outsider.get(f"/cases/{case.case_id}")).status_code == 404
+    async with _signed_in(rig, expert) as browser:
+        inbox = await browser.get("/")
+        assert "Questions the AI asks your team" in inbox.text and case.case_id in inbox.text
+        page = await browser.get(f"/cases/{case.case_id}")
+        assert page.status_code == 200 and "export invoices" in page.text
+        answer = {"csrf": _csrf(page.text), "reason": "innovation_request"}
+        answer["answer"] = "CSV export ships in March; offer the beta."
+        assert (
+            await browser.post(f"/cases/{case.case_id}/consult", data=answer)
+        ).status_code == 303
+        again = await browser.get(f"/cases/{case.case_id}")
+        assert "Answer the AI" not in again.text  # answered: nothing left to answer
+    answered = await rig.client.case(case.case_id)
+    assert [(e.by, e.answer) for e in answered.expert_input] == [
+        (expert, "CSV export ships in March; offer the beta.")
+    ]
 
 
 async def test_another_agent_can_neither_see_nor_take_the_offer(rig: Rig) -> None:

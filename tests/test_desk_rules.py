@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
-from domain.desk import DeskAction, DeskUser, desk_user, may, may_lead, may_set_presence
+from domain.desk import (
+    DeskAction,
+    DeskUser,
+    desk_user,
+    may,
+    may_lead,
+    may_set_presence,
+    open_consults,
+)
 from domain.directory import Directory
-from domain.models import CaseView
+from domain.models import CaseView, ExpertInput, ReasonHit
 from domain.states import CaseState
 
-ANNA = DeskUser(id="anna", agent=True)
-BEN = DeskUser(id="ben", agent=True)
+ANNA = DeskUser(id="anna", agent=True, team="support-frontline")
+BEN = DeskUser(id="ben", agent=True, team="billing-frontline")
 LEAD_SUPPORT = DeskUser(id="lead-support", supervises=frozenset({"support-frontline"}))
 LEAD = DeskUser(id="lena", lead=True)
 
@@ -128,7 +137,7 @@ def test_the_directory_says_who_is_an_agent_and_whom_they_supervise() -> None:
             ],
         }
     )
-    assert desk_user("anna", directory) == ANNA
+    assert desk_user("anna", directory) == ANNA.model_copy(update={"team": "support-frontline"})
     assert desk_user("lead-support", directory) == LEAD_SUPPORT
     assert desk_user("stranger", directory) == DeskUser(id="stranger")
 
@@ -142,3 +151,39 @@ def test_a_supervisor_sets_the_presence_of_their_teams_agents_only() -> None:
 def test_only_a_lead_reads_reports_and_applies_proposals() -> None:
     assert may_lead(LEAD)
     assert not any(may_lead(u) for u in (ANNA, LEAD_SUPPORT))
+
+
+def test_an_expert_of_the_team_asked_sees_and_answers_the_consult(policy: Any) -> None:
+    case = _case(CaseState.AI_HANDLING).model_copy(
+        update={
+            "consulted": ["innovation_request"],
+            "reasons": [
+                ReasonHit(
+                    name="innovation_request",
+                    severity="low",
+                    level=1,
+                    path=policy.reasons["innovation_request"].path,
+                )
+            ],
+        }
+    )
+    teams = open_consults(case, policy)
+    (team,) = teams.values()
+    assert list(teams) == ["innovation_request"]
+    expert = DeskUser(id="erik", agent=True, team=team)
+    consulting = frozenset(teams.values())
+    assert may(expert, DeskAction.VIEW, case, consulting)
+    assert may(expert, DeskAction.CONSULT, case, consulting)
+    assert not may(expert, DeskAction.CONSULT, case)  # nothing asked of anyone
+    outsider = DeskUser(id="otto", agent=True, team="not-" + team)
+    assert not may(outsider, DeskAction.VIEW, case, consulting)
+    assert not may(outsider, DeskAction.CONSULT, case, consulting)
+    answered = case.model_copy(
+        update={
+            "expert_input": [
+                ExpertInput(by="erik", reason="innovation_request", answer="a", at=case.opened_at)
+            ]
+        }
+    )
+    assert open_consults(answered, policy) == {}
+    assert open_consults(case.model_copy(update={"state": CaseState.CLOSED}), policy) == {}

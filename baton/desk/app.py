@@ -51,12 +51,21 @@ from baton.store.cases import CaseRow, CaseStore
 from baton.store.directory import DirectoryStore
 from baton.store.ratings import RatingStore
 from baton.temporal.client import BatonClient, CaseNotFound, CaseRequestRejected
-from domain.desk import DeskAction, DeskUser, desk_user, may, may_lead, may_set_presence
+from domain.desk import (
+    DeskAction,
+    DeskUser,
+    desk_user,
+    may,
+    may_lead,
+    may_set_presence,
+    open_consults,
+)
 from domain.detector import Detector
 from domain.directory import Presence
 from domain.handoff_rating import HandoffRating
 from domain.kpis import Dimension, KpiTargets
-from domain.models import CaseView, FollowUpRequest
+from domain.models import CaseView, EscalationLevel, FollowUpRequest
+from domain.policy import EscalationPolicy
 from domain.states import CaseState
 
 log = structlog.get_logger("baton.desk")
@@ -72,6 +81,7 @@ CASE_ACTIONS = {
     "follow-up": DeskAction.FOLLOW_UP,
     "rating": DeskAction.RATE,
     "escalate": DeskAction.ESCALATE,
+    "consult": DeskAction.CONSULT,
 }
 """The forms on a case (``POST /cases/<id>/<form>``) and what each asks for."""
 WORKED = (CaseState.HUMAN_HANDLING, CaseState.FOLLOW_UP)
@@ -108,6 +118,8 @@ class Desk:
     """The detector proposals are learnt against (a lead applies them); None: no apply."""
     links: OfferLinks | None = None
     """Reads the one-click links of notifications (None: they are refused)."""
+    policy: EscalationPolicy | None = None
+    """Whom consults go to (None: no consult is shown)."""
     proxy: TrustedProxy | None = None
     """An authenticating proxy whose identity header signs people in (None: passwords)."""
 
@@ -227,8 +239,11 @@ class Pages:
             return RedirectResponse("/login", status_code=303)
         cases = [v for _, v in self._visible_rows(user, self._rows_near(user.id))]
         offers = [c for c in cases if may(user, DeskAction.ACCEPT, c)]
+        consults = [c for c in cases if may(user, DeskAction.CONSULT, c, self._consulting(c))]
         mine = [c for c in cases if c.assigned_agent == user.id and c.state in WORKED]
-        return self._render(request, "inbox.html", offers=offers, open_cases=mine)
+        return self._render(
+            request, "inbox.html", offers=offers, open_cases=mine, consults=consults
+        )
 
     async def case(self, request: Request) -> Response:
         """One case with its handoff package and transcript."""
@@ -238,13 +253,21 @@ class Pages:
         view = await self._visible(user, request.path_params["case_id"])
         if view is None:
             return self._error(request, "not_found", 404)
-        allowed = {action.value: may(user, action, view) for action in DeskAction}
+        consulting = self._consulting(view)
+        allowed = {action.value: may(user, action, view, consulting) for action in DeskAction}
         return self._render(
             request,
             "case.html",
             c=view,
             may=allowed,
             root_causes=self.desk.root_causes,
+            consults=[
+                reason
+                for reason, team in (
+                    open_consults(view, self.desk.policy) if self.desk.policy else {}
+                ).items()
+                if team == user.team
+            ],
             message_id=f"desk-{secrets.token_hex(8)}",  # a double submit posts once
         )
 
@@ -438,7 +461,7 @@ class Pages:
         view = await self._visible(user, case_id)
         if view is None:
             return self._error(request, "not_found", 404)
-        if not may(user, action, view):
+        if not may(user, action, view, self._consulting(view)):
             return self._error(request, "forbidden", 403)
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
         try:
@@ -475,6 +498,9 @@ class Pages:
             await client.follow_up(case_id, follow_up)
         elif action is DeskAction.FOLLOW_UP:
             await client.follow_up(case_id, _follow_up(person, form))
+        elif action is DeskAction.CONSULT:
+            reason, answer = form.get("reason", ""), form.get("answer", "")
+            await client.consult_answer(case_id, person, reason, answer)
         elif action is DeskAction.ESCALATE:
             await client.escalate(case_id, person, form.get("reason", "")[:2000])
 
@@ -511,7 +537,7 @@ class Pages:
             view = await self.desk.client.case(case_id)
         except (CaseNotFound, ValueError):
             return None
-        return view if may(user, DeskAction.VIEW, view) else None
+        return view if may(user, DeskAction.VIEW, view, self._consulting(view)) else None
 
     def _rows_near(self, person: str) -> list[CaseRow]:
         """Stored cases that may be offered or assigned to ``person`` (the rules pick)."""
@@ -522,6 +548,7 @@ class Pages:
                         or_(
                             col(CaseRow.state) == CaseState.HANDOFF.value,
                             col(CaseRow.assigned_agent) == person,
+                            col(CaseRow.level) == int(EscalationLevel.CONSULT),
                         ),
                         col(CaseRow.closed_at).is_(None),
                     )
@@ -530,7 +557,12 @@ class Pages:
 
     def _visible_rows(self, user: DeskUser, rows: list[CaseRow]) -> list[tuple[CaseRow, CaseView]]:
         pairs = [(r, CaseView.model_validate_json(r.view_json)) for r in rows]
-        return [(r, v) for r, v in pairs if may(user, DeskAction.VIEW, v)]
+        return [(r, v) for r, v in pairs if may(user, DeskAction.VIEW, v, self._consulting(v))]
+
+    def _consulting(self, view: CaseView) -> frozenset[str]:
+        """The teams the case waits on for expert input."""
+        policy = self.desk.policy
+        return frozenset(open_consults(view, policy).values()) if policy else frozenset()
 
     def _fingerprint(self, user: DeskUser, page: str) -> str:
         """What the page shows, condensed: it changes when the page would (one query of

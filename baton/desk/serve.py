@@ -94,6 +94,7 @@ def desk_server(
         detector=detector,
         links=OfferLinks(desk_secret(settings), settings.desk_url) if settings.desk_url else None,
         proxy=_proxy(settings),
+        policy=settings.policy,
     )
     app = create_app(desk, desk_secret(settings), https_only=settings.baton_desk_https)
     config = uvicorn.Config(
