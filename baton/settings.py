@@ -110,6 +110,8 @@ class Settings(BaseSettings):
     baton_desk_url: str | None = None
     """The desk's address as the people it serves reach it, for the links in their
     notifications (default: ``http://BATON_DESK_HOST:BATON_DESK_PORT``; none if 0)."""
+    baton_slack_signing_secret: SecretStr | None = None
+    """The Slack app's signing secret: its interactivity calls the desk's /slack/actions."""
     baton_desk_identity_header: str | None = None
     """Single sign-on: the header an authenticating proxy names the person in."""
     baton_desk_trusted_proxies: str = "127.0.0.1,::1"

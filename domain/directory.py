@@ -75,6 +75,8 @@ class Agent(_Strict):
     presence: Presence = Presence.AVAILABLE
     performance: dict[Name, Performance] = {}
     """path -> record on cases of that path."""
+    slack_user: Annotated[str, Field(pattern=r"^[UW][A-Z0-9]{2,20}$")] | None = None
+    """Their Slack member id: the offer's buttons in Slack act only when they click."""
 
 
 class Directory(_Strict):

@@ -17,14 +17,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import httpx
 import structlog
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from pydantic import ValidationError
+from slack_sdk.signature import SignatureVerifier
 from sqlmodel import Session, col, or_, select
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -118,6 +121,8 @@ class Desk:
     """The detector proposals are learnt against (a lead applies them); None: no apply."""
     links: OfferLinks | None = None
     """Reads the one-click links of notifications (None: they are refused)."""
+    slack_signing_secret: str | None = None
+    """Verifies the requests of Slack's interactivity (None: Slack buttons are refused)."""
     policy: EscalationPolicy | None = None
     """Whom consults go to (None: no consult is shown)."""
     proxy: TrustedProxy | None = None
@@ -148,6 +153,7 @@ def create_app(
         Route("/cases/{case_id}/{action}", pages.act, methods=["POST"]),
         Route("/team", pages.team),
         Route("/changes", pages.changes),
+        Route("/slack/actions", pages.slack_action, methods=["POST"]),
         Route("/l/{token}", pages.link, methods=["GET"]),
         Route("/l/{token}", pages.use_link, methods=["POST"]),
         Route("/report", pages.report),
@@ -369,6 +375,64 @@ class Pages:
             return self._error(request, message=f"{texts['refused']}: {err}", status=409)
         log.info("desk link used", person=agent.id, action=action.value, case_id=claim.case_id)
         return self._render(request, "link_done.html", claim=claim)
+
+    async def slack_action(self, request: Request) -> Response:
+        """An offer's Accept or Decline button clicked in Slack: the request must carry
+        Slack's signature over a recent timestamp, the button the offer's signed token,
+        and the clicking member must be the agent it was offered to. The outcome
+        replaces the message (or, refused, is shown to the clicker only)."""
+        secret = self.desk.slack_signing_secret
+        body = await request.body()
+        if not secret or not SignatureVerifier(secret).is_valid_request(
+            body, dict(request.headers)
+        ):
+            log.warning("slack request refused: bad or old signature")
+            return JSONResponse({"error": "invalid signature"}, status_code=401)
+        try:
+            payload = json.loads(parse_qs(body.decode())["payload"][0])
+            button = payload["actions"][0]
+            clicker, response_url = payload["user"]["id"], payload["response_url"]
+        except (KeyError, IndexError, ValueError, TypeError):
+            return JSONResponse({"error": "not a block action"}, status_code=400)
+        done, text = await self._slack_click(button, clicker)
+        answer = {"replace_original": done, "text": text}
+        if not done:
+            answer["response_type"] = "ephemeral"
+        async with httpx.AsyncClient(timeout=5) as client:
+            await client.post(response_url, json=answer)
+        return Response(status_code=200)
+
+    async def _slack_click(self, button: dict[str, Any], clicker: str) -> tuple[bool, str]:
+        """Act on a Slack button; (acted, what to tell Slack)."""
+        texts = catalog("en")
+        action = {"baton_accept": "accept", "baton_decline": "decline"}.get(button.get("action_id"))
+        if action is None or self.desk.links is None:
+            return False, texts["link_invalid"]
+        try:
+            claim = self.desk.links.read(str(button.get("value", "")))
+        except LinkError as err:
+            return False, texts[f"link_{err.reason}"]
+        if claim.action != action:
+            return False, texts["link_invalid"]
+        directory = self.desk.directory.directory()
+        agent = next((a for a in directory.agents if a.id == claim.agent), None)
+        if agent is None or agent.slack_user != clicker:
+            return False, texts["link_not_yours"]
+        try:
+            view = await self.desk.client.case(claim.case_id)
+        except (CaseNotFound, ValueError):
+            return False, texts["not_found"]
+        user = desk_user(agent.id, directory)
+        if not may(user, DeskAction(action), view):
+            return False, texts["link_not_offered"]
+        if not self.desk.accounts.use_link(claim.nonce, claim.case_id):
+            return False, texts["link_used"]
+        try:
+            await self._send(DeskAction(action), claim.case_id, agent.id, {"reason": "in Slack"})
+        except CaseRequestRejected as err:
+            return False, f"{texts['refused']}: {err}"
+        log.info("slack action", person=agent.id, action=action, case_id=claim.case_id)
+        return True, f"{claim.case_id}: {texts[f'link_done_{action}']} ({agent.name})"
 
     def _claim(self, request: Request) -> LinkClaim | Response:
         """The link's claim, or the page saying why it cannot be used."""

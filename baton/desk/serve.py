@@ -95,6 +95,11 @@ def desk_server(
         links=OfferLinks(desk_secret(settings), settings.desk_url) if settings.desk_url else None,
         proxy=_proxy(settings),
         policy=settings.policy,
+        slack_signing_secret=(
+            settings.baton_slack_signing_secret.get_secret_value()
+            if settings.baton_slack_signing_secret
+            else None
+        ),
     )
     app = create_app(desk, desk_secret(settings), https_only=settings.baton_desk_https)
     config = uvicorn.Config(

@@ -174,12 +174,43 @@ def webhook_payload(out: Outgoing) -> dict[str, Any]:
     }
 
 
+BUTTONS = {
+    "en": {"accept": "Accept", "decline": "Decline", "open": "Open in the desk"},
+    "de": {"accept": "Annehmen", "decline": "Ablehnen", "open": "Im Arbeitsplatz öffnen"},
+}
+"""The labels of an offer's buttons, by the notification's language."""
+
+
 def slack_payload(out: Outgoing) -> dict[str, Any]:
-    """A Slack incoming-webhook message (mrkdwn section; ``text`` for notifications)."""
-    return {
-        "text": out.rendered.subject,
-        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": out.rendered.slack}}],
-    }
+    """A Slack incoming-webhook message (mrkdwn section; ``text`` for notifications);
+    an offer gets Accept and Decline buttons (handled by the desk's ``/slack/actions``,
+    which checks Slack's signature) and one that opens the case in the desk."""
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": out.rendered.slack}}
+    ]
+    links = out.rendered.links
+    if links:
+        labels = BUTTONS.get(out.notification.language.value, BUTTONS["en"])
+        buttons: list[dict[str, Any]] = [
+            {
+                "type": "button",
+                "action_id": f"baton_{action}",
+                "text": {"type": "plain_text", "text": labels[action]},
+                "value": links[action].rsplit("/", 1)[1],  # the signed token
+            }
+            for action in ("accept", "decline")
+        ]
+        buttons[0]["style"] = "primary"
+        buttons.append(
+            {
+                "type": "button",
+                "action_id": "baton_open",
+                "text": {"type": "plain_text", "text": labels["open"]},
+                "url": links["open"],
+            }
+        )
+        blocks.append({"type": "actions", "block_id": "baton_offer", "elements": buttons})
+    return {"text": out.rendered.subject, "blocks": blocks}
 
 
 def teams_payload(out: Outgoing) -> dict[str, Any]:
@@ -193,6 +224,13 @@ def teams_payload(out: Outgoing) -> dict[str, Any]:
             {"type": "TextBlock", "text": out.rendered.teams, "wrap": True},
         ],
     }
+    links = out.rendered.links
+    if links:  # an offer: its signed links, opened in the browser
+        labels = BUTTONS.get(out.notification.language.value, BUTTONS["en"])
+        card["actions"] = [
+            {"type": "Action.OpenUrl", "title": labels[action], "url": links[action]}
+            for action in ("accept", "decline", "open")
+        ]
     return {
         "type": "message",
         "attachments": [

@@ -40,6 +40,8 @@ class Rendered:
     text: str
     slack: str
     teams: str
+    links: dict[str, str] | None = None
+    """The notification's desk links (an offer's: ``accept``, ``decline``, ``open``)."""
 
 
 class Templates:
@@ -75,6 +77,7 @@ class Templates:
             text=text,
             slack=blocks.get("slack", text),
             teams=blocks.get("teams", text),
+            links=links,
         )
 
     def check(self, examples: Iterable[Notification]) -> None:
