@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import ctypes
 import fcntl
+import functools
 import os
 import signal
 import socket
@@ -62,6 +63,8 @@ class EmbeddedServer:
     process: subprocess.Popen[bytes]
     address: str
     log_path: Path
+    log_start: int = 0
+    """Where this start's lines begin in the server's log."""
 
     @property
     def pid(self) -> int:
@@ -198,17 +201,19 @@ def _check_ports(settings: Settings) -> None:
             )
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+def _die_with_parent(parent: int) -> None:  # pragma: no cover - in the child before exec
     """In the forked child: SIGTERM when the worker dies, however it dies (Linux)."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() == 1:  # the worker died before the signal was armed
+    if os.getppid() != parent:  # the worker died before the signal was armed
         os._exit(1)
 
 
-def _cause(log_path: Path, settings: Settings) -> str:
-    """What the server's own log says went wrong, with the fix."""
-    text = log_path.read_text(encoding="utf-8", errors="replace") if log_path.exists() else ""
+def _cause(server: EmbeddedServer, settings: Settings) -> str:
+    """What the server's own log says went wrong in this start, with the fix."""
+    with server.log_path.open("rb") as log_file:
+        log_file.seek(server.log_start)
+        text = log_file.read().decode("utf-8", errors="replace")
     database = database_path(settings)
     if "address already in use" in text:
         return (
@@ -227,7 +232,7 @@ def _cause(log_path: Path, settings: Settings) -> str:
             "one (its cases are lost; docs/operations.md)"
         )
     tail = " | ".join(line.strip() for line in text.strip().splitlines()[-3:])
-    return f"see {log_path}" + (f": {tail}" if tail else "")
+    return f"see {server.log_path}" + (f": {tail}" if tail else "")
 
 
 async def start_server(settings: Settings) -> EmbeddedServer:
@@ -247,15 +252,21 @@ async def start_server(settings: Settings) -> EmbeddedServer:
     _check_ports(settings)
     log_path = settings.baton_data_dir / SERVER_LOG
     with log_path.open("ab") as output:
+        log_start = output.tell()  # earlier runs' lines are not this start's cause
         process = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches the worker, which stops it in order
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            preexec_fn=(
+                functools.partial(_die_with_parent, os.getpid())
+                if sys.platform == "linux"
+                else None
+            ),
         )
-    server = EmbeddedServer(process, f"127.0.0.1:{settings.baton_dev_server_port}", log_path)
+    address = f"127.0.0.1:{settings.baton_dev_server_port}"
+    server = EmbeddedServer(process, address, log_path, log_start)
     try:
         await _wait_ready(server, settings)
     except BaseException:
@@ -271,7 +282,7 @@ async def _wait_ready(server: EmbeddedServer, settings: Settings) -> None:
         if code is not None:
             raise EmbeddedServerError(
                 f"the embedded Temporal server exited at start (code {code}): "
-                f"{_cause(server.log_path, settings)}"
+                f"{_cause(server, settings)}"
             )
         with contextlib.suppress(RuntimeError, RPCError):
             client = await Client.connect(server.address, namespace=settings.temporal_namespace)
@@ -280,6 +291,6 @@ async def _wait_ready(server: EmbeddedServer, settings: Settings) -> None:
         if time.monotonic() > deadline:
             raise EmbeddedServerError(
                 f"the embedded Temporal server did not accept connections within "
-                f"{STARTUP_TIMEOUT:.0f} s: {_cause(server.log_path, settings)}"
+                f"{STARTUP_TIMEOUT:.0f} s: {_cause(server, settings)}"
             )
         await asyncio.sleep(0.25)
