@@ -101,6 +101,8 @@ class Settings(BaseSettings):
     baton_database_url: str | None = None
     baton_dev_server_port: int = 7233
     baton_dev_ui_port: int = 8233
+    baton_temporal_binary: Path | None = None
+    """The ``temporal`` CLI the embedded server runs (default: the one Baton installs)."""
     baton_desk_host: str = "127.0.0.1"
     """Where the agents' desk listens (loopback: put a TLS proxy in front for others)."""
     baton_desk_port: int = Field(default=8300, ge=0, le=65535)

