@@ -5,12 +5,15 @@ ports and are stopped by the fixtures that start them."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import socket
 import ssl
 import threading
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email import policy as email_policy
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import trustme
+import uvicorn
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from pytest_httpserver import HTTPServer
@@ -256,3 +260,22 @@ def example(policy: Any, event: str, language: str = "en") -> Notification:
     """A real notification of ``event`` from the example cases."""
     found = [n for n in example_notifications(policy) if n.event == event]
     return next(n for n in found if n.language.value == language)
+
+
+@asynccontextmanager
+async def serving(app: Any, port: int | None = None) -> AsyncIterator[str]:
+    """``app`` (ASGI) served by uvicorn on loopback until the block ends; its URL."""
+    port = port or free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            await task  # it could not start: say why
+            raise AssertionError(f"the server on port {port} stopped at start")
+        await asyncio.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task

@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from baton.desk.app import Desk, TrustedProxy, create_app
 from baton.reports import learning
@@ -27,7 +26,7 @@ from domain.learning import LearningProposal
 from domain.models import CaseView
 from domain.states import CaseState
 from tests.conftest import detector_for, new_case, running_worker
-from tests.servers import free_port
+from tests.servers import serving
 from tests.test_web_ui import ARTIFACTS, CHROMIUM
 
 PASSWORD = "correct horse battery"
@@ -81,20 +80,8 @@ async def rig(dev_env: Any, policy: Any, store: CaseStore, executor: Any) -> Asy
         desk = Desk(client, store, accounts, directory, causes, detector_for(policy))
         desk.proxy = TrustedProxy(IDENTITY, frozenset({"127.0.0.1"}))
         desk.policy = policy
-        app = create_app(desk, "s" * 48, poll_seconds=0.5)
-        port = free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
-        )
-        serving = asyncio.create_task(server.serve())
-        while not server.started:
-            await asyncio.sleep(0.05)
-        try:
-            url = f"http://127.0.0.1:{port}"
+        async with serving(create_app(desk, "s" * 48, poll_seconds=0.5)) as url:
             yield Rig(url, client, store, case.case_id, agent, other, supervisor, desk)
-        finally:
-            server.should_exit = True
-            await serving
 
 
 async def _until_stored(store: CaseStore, case_id: str, agent: str) -> None:

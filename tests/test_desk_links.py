@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from baton.desk.app import Desk, create_app
@@ -24,7 +23,8 @@ from baton.store.directory import DirectoryStore
 from baton.temporal.client import BatonClient
 from domain.states import CaseState
 from tests.conftest import new_case, running_worker
-from tests.servers import SmtpReceiver, deliverer_for, example, free_port
+from tests.servers import SmtpReceiver, deliverer_for, example, free_port, serving
+from tests.test_desk import _csrf
 
 pytestmark = pytest.mark.usefixtures("notification_secrets")
 SECRET = "k" * 48
@@ -113,25 +113,10 @@ async def offer(
             other = next(a.id for a in directory.directory().agents if a.id != agent)
             accounts.set_password(other, PASSWORD)
             desk = Desk(client, store, accounts, directory, links=links)
-            app = create_app(desk, SECRET)
-            config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None)
-            server = uvicorn.Server(config)
-            serving = asyncio.create_task(server.serve())
-            while not server.started:
-                await asyncio.sleep(0.05)
-            try:
+            async with serving(create_app(desk, SECRET), port) as url:
                 yield Offer(
-                    f"http://127.0.0.1:{port}",
-                    client,
-                    case.case_id,
-                    agent,
-                    accept.group(1),
-                    decline.group(1),
-                    other,
+                    url, client, case.case_id, agent, accept.group(1), decline.group(1), other
                 )
-            finally:
-                server.should_exit = True
-                await serving
     finally:
         await deliverer.close()
         smtp.stop()
@@ -144,12 +129,6 @@ async def _mail_to(smtp: SmtpReceiver, address: str) -> Any:
                 return mail
         await asyncio.sleep(0.05)
     raise AssertionError(f"no e-mail reached {address}")
-
-
-def _csrf(page: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', page)
-    assert found, page
-    return found.group(1)
 
 
 async def test_the_accept_link_works_once_and_only_by_its_button(offer: Offer) -> None:

@@ -17,7 +17,6 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-import uvicorn
 
 from baton.desk.app import Desk, create_app
 from baton.desk.links import OfferLinks
@@ -27,7 +26,7 @@ from baton.store.directory import DirectoryStore
 from baton.temporal.client import BatonClient
 from domain.states import CaseState
 from tests.conftest import new_case, running_worker
-from tests.servers import WebhookReceiver, deliverer_for, free_port
+from tests.servers import WebhookReceiver, deliverer_for, free_port, serving
 
 pytestmark = pytest.mark.usefixtures("notification_secrets")
 SECRET = "k" * 48
@@ -89,18 +88,8 @@ async def slack_offer(
                 links=links,
                 slack_signing_secret=SIGNING_SECRET,
             )
-            server = uvicorn.Server(
-                uvicorn.Config(create_app(desk, SECRET), host="127.0.0.1", port=port)
-            )
-            serving = asyncio.create_task(server.serve())
-            while not server.started:
-                await asyncio.sleep(0.05)
-            try:
-                url = f"http://127.0.0.1:{port}"
+            async with serving(create_app(desk, SECRET), port) as url:
                 yield SlackOffer(url, client, receiver, case.case_id, agent, slack, card)
-            finally:
-                server.should_exit = True
-                await serving
     finally:
         await deliverer.close()
         receiver.stop()

@@ -17,11 +17,9 @@ from baton.reports.kpis import (
     PERIODS,
     SHORT_LABELS,
     KpiReport,
-    build_report,
     figure_rows,
     flags,
-    period_facts,
-    period_handoff_quality,
+    period_report,
     write_html,
 )
 from domain.kpis import Dimension, KpiTargets
@@ -72,11 +70,9 @@ def report(
         raise typer.Exit(2) from None
     store = _store()
     try:
-        facts = period_facts(store, start, end)
-        quality = period_handoff_quality(store, start, end)
+        result = period_report(store, start, end, period, targets)
     finally:
         store.close()
-    result = build_report(facts, start, end, period, targets, quality)
     if html is not None:
         write_html(result, html)
         err.print(f"HTML report written to {html}")

@@ -9,6 +9,7 @@ and never logged.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import secrets
@@ -43,13 +44,11 @@ from baton.desk.links import LinkClaim, LinkError, OfferLinks
 from baton.reports import learning
 from baton.reports.kpis import (
     KPI_CONFIG,
-    build_report,
-    period_facts,
-    period_handoff_quality,
+    period_report,
     report_html,
 )
 from baton.reports.learning import BrokenProposal
-from baton.store.accounts import AccountStore
+from baton.store.accounts import AccountStore, DeskAccountRow
 from baton.store.cases import CaseRow, CaseStore
 from baton.store.directory import DirectoryStore
 from baton.store.ratings import RatingStore
@@ -187,6 +186,34 @@ class _SecurityHeaders(BaseHTTPMiddleware):
         return response
 
 
+Handler = Callable[["Pages", Request, DeskUser], Awaitable[Response]]
+
+
+def _signed_in(handler: Handler) -> Callable[[Pages, Request], Awaitable[Response]]:
+    """The page for a signed-in person; anyone else is sent to sign in."""
+
+    @functools.wraps(handler)
+    async def page(self: Pages, request: Request) -> Response:
+        user = self._user(request)
+        if user is None:
+            return RedirectResponse("/login", status_code=303)
+        return await handler(self, request, user)
+
+    return page
+
+
+class _Refused(Exception):
+    """A link or button that cannot do what it says: the text's key, the status, why."""
+
+    def __init__(self, key: str, status: int, detail: str = "") -> None:
+        super().__init__(key)
+        self.key, self.status, self.detail = key, status, detail
+
+    def text(self, texts: dict[str, str]) -> str:
+        """In words, in the language of ``texts``."""
+        return texts[self.key] + (f": {self.detail}" if self.detail else "")
+
+
 class Pages:
     """The desk's pages and form actions."""
 
@@ -238,11 +265,9 @@ class Pages:
         return RedirectResponse("/login", status_code=303)
 
     # ------------------------------------------------------------------ pages
-    async def inbox(self, request: Request) -> Response:
+    @_signed_in
+    async def inbox(self, request: Request, user: DeskUser) -> Response:
         """The offers waiting for the person and their open cases."""
-        user = self._user(request)
-        if user is None:
-            return RedirectResponse("/login", status_code=303)
         cases = [v for _, v in self._visible_rows(user, self._rows_near(user.id))]
         offers = [c for c in cases if may(user, DeskAction.ACCEPT, c)]
         consults = [c for c in cases if may(user, DeskAction.CONSULT, c, self._consulting(c))]
@@ -251,11 +276,9 @@ class Pages:
             request, "inbox.html", offers=offers, open_cases=mine, consults=consults
         )
 
-    async def case(self, request: Request) -> Response:
+    @_signed_in
+    async def case(self, request: Request, user: DeskUser) -> Response:
         """One case with its handoff package and transcript."""
-        user = self._user(request)
-        if user is None:
-            return RedirectResponse("/login", status_code=303)
         view = await self._visible(user, request.path_params["case_id"])
         if view is None:
             return self._error(request, "not_found", 404)
@@ -277,18 +300,18 @@ class Pages:
             message_id=f"desk-{secrets.token_hex(8)}",  # a double submit posts once
         )
 
-    async def act(self, request: Request) -> Response:
-        """A form on a case: accept, decline, reply, resolve, follow-up, rating, escalate."""
+    @_signed_in
+    async def act(self, request: Request, user: DeskUser) -> Response:
+        """A form on a case: accept, decline, reply, resolve, follow-up, rating, escalate,
+        consult."""
         action = CASE_ACTIONS.get(request.path_params["action"])
         if action is None:
             return self._error(request, "not_found", 404)
-        return await self._act(request, action)
+        return await self._act(request, user, action)
 
-    async def team(self, request: Request) -> Response:
+    @_signed_in
+    async def team(self, request: Request, user: DeskUser) -> Response:
         """A supervisor's queue: their teams' open cases and agents."""
-        user = self._user(request)
-        if user is None:
-            return RedirectResponse("/login", status_code=303)
         if not user.supervises:
             return self._error(request, "forbidden", 403)
         directory = self.desk.directory.directory()
@@ -304,11 +327,9 @@ class Pages:
             presences=[p.value for p in Presence],
         )
 
-    async def presence(self, request: Request) -> Response:
+    @_signed_in
+    async def presence(self, request: Request, user: DeskUser) -> Response:
         """A supervisor sets an agent's presence; waiting cases hear of a free agent."""
-        user = self._user(request)
-        if user is None:
-            return RedirectResponse("/login", status_code=303)
         form = await request.form()
         if not _csrf_ok(request, form.get("csrf")):
             return self._error(request, "forbidden", 403)
@@ -358,22 +379,11 @@ class Pages:
         claim = self._claim(request)
         if isinstance(claim, Response):
             return claim
-        agent = desk_user(claim.agent, self.desk.directory.directory())
-        action = DeskAction(claim.action)
         try:
-            view = await self.desk.client.case(claim.case_id)
-        except (CaseNotFound, ValueError):
-            return self._error(request, "not_found", 404)
-        if not may(agent, action, view):
-            return self._error(request, "link_not_offered", 409)
-        if not self.desk.accounts.use_link(claim.nonce, claim.case_id):
-            return self._error(request, "link_used", 410)
-        try:
-            await self._send(action, claim.case_id, agent.id, {"reason": "declined by link"})
-        except CaseRequestRejected as err:
-            texts = catalog(self._language(request))
-            return self._error(request, message=f"{texts['refused']}: {err}", status=409)
-        log.info("desk link used", person=agent.id, action=action.value, case_id=claim.case_id)
+            await self._redeem(claim, "declined by link")
+        except _Refused as refused:
+            message = refused.text(catalog(self._language(request)))
+            return self._error(request, message=message, status=refused.status)
         return self._render(request, "link_done.html", claim=claim)
 
     async def slack_action(self, request: Request) -> Response:
@@ -414,25 +424,35 @@ class Pages:
             return False, texts[f"link_{err.reason}"]
         if claim.action != action:
             return False, texts["link_invalid"]
-        directory = self.desk.directory.directory()
-        agent = next((a for a in directory.agents if a.id == claim.agent), None)
+        agent = next(
+            (a for a in self.desk.directory.directory().agents if a.id == claim.agent), None
+        )
         if agent is None or agent.slack_user != clicker:
             return False, texts["link_not_yours"]
         try:
+            await self._redeem(claim, "declined in Slack")
+        except _Refused as refused:
+            return False, refused.text(texts)
+        return True, f"{claim.case_id}: {texts[f'link_done_{action}']} ({agent.name})"
+
+    async def _redeem(self, claim: LinkClaim, cause: str) -> None:
+        """Do what a one-click link or Slack button claims, once, as the agent it was
+        sent to; :class:`_Refused` says why not."""
+        agent = desk_user(claim.agent, self.desk.directory.directory())
+        action = DeskAction(claim.action)
+        try:
             view = await self.desk.client.case(claim.case_id)
         except (CaseNotFound, ValueError):
-            return False, texts["not_found"]
-        user = desk_user(agent.id, directory)
-        if not may(user, DeskAction(action), view):
-            return False, texts["link_not_offered"]
+            raise _Refused("not_found", 404) from None
+        if not may(agent, action, view):
+            raise _Refused("link_not_offered", 409)
         if not self.desk.accounts.use_link(claim.nonce, claim.case_id):
-            return False, texts["link_used"]
+            raise _Refused("link_used", 410)
         try:
-            await self._send(DeskAction(action), claim.case_id, agent.id, {"reason": "in Slack"})
+            await self._send(action, claim.case_id, agent.id, {"reason": cause})
         except CaseRequestRejected as err:
-            return False, f"{texts['refused']}: {err}"
-        log.info("slack action", person=agent.id, action=action, case_id=claim.case_id)
-        return True, f"{claim.case_id}: {texts[f'link_done_{action}']} ({agent.name})"
+            raise _Refused("refused", 409, str(err)) from None
+        log.info("desk link used", person=agent.id, action=action.value, case_id=claim.case_id)
 
     def _claim(self, request: Request) -> LinkClaim | Response:
         """The link's claim, or the page saying why it cannot be used."""
@@ -450,29 +470,23 @@ class Pages:
             return self._error(request, "link_used", 410)
         return claim
 
-    async def report(self, request: Request) -> Response:
+    @_signed_in
+    async def report(self, request: Request, user: DeskUser) -> Response:
         """A lead's KPI report of the last 30 days (the charts of ``baton report``)."""
-        user = self._user(request)
-        if user is None:
-            return RedirectResponse("/login", status_code=303)
         if not may_lead(user):
             return self._error(request, "forbidden", 403)
         until = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         until += timedelta(days=1)
         since = until - timedelta(days=REPORT_DAYS)
-        facts = period_facts(self.desk.store, since, until)
-        quality = period_handoff_quality(self.desk.store, since, until)
         targets = KpiTargets.load(KPI_CONFIG)
-        kpis = build_report(facts, since, until, Dimension.WEEK, targets, quality)
+        kpis = period_report(self.desk.store, since, until, Dimension.WEEK, targets)
         page = HTMLResponse(report_html(kpis))
         page.headers["Content-Security-Policy"] = REPORT_POLICY  # its charts are inline
         return page
 
-    async def proposals(self, request: Request) -> Response:
+    @_signed_in
+    async def proposals(self, request: Request, user: DeskUser) -> Response:
         """A lead's learning proposals with their evidence."""
-        user = self._user(request)
-        if user is None:
-            return RedirectResponse("/login", status_code=303)
         if not may_lead(user):
             return self._error(request, "forbidden", 403)
         found = []
@@ -485,11 +499,9 @@ class Pages:
             request, "proposals.html", proposals=found, can_apply=self.desk.detector is not None
         )
 
-    async def apply_proposal(self, request: Request) -> Response:
+    @_signed_in
+    async def apply_proposal(self, request: Request, user: DeskUser) -> Response:
         """A lead applies a proposal: workers detect with it within seconds."""
-        user = self._user(request)
-        if user is None:
-            return RedirectResponse("/login", status_code=303)
         form = await request.form()
         if not _csrf_ok(request, form.get("csrf")):
             return self._error(request, "forbidden", 403)
@@ -514,10 +526,7 @@ class Pages:
         page = request.query_params.get("page", "/")[:200]
         return JSONResponse({"fingerprint": self._fingerprint(user, page)})
 
-    async def _act(self, request: Request, action: DeskAction) -> Response:
-        user = self._user(request)
-        if user is None:
-            return RedirectResponse("/login", status_code=303)
+    async def _act(self, request: Request, user: DeskUser, action: DeskAction) -> Response:
         form = await request.form()
         if not _csrf_ok(request, form.get("csrf")):
             return self._error(request, "forbidden", 403)
@@ -570,31 +579,42 @@ class Pages:
 
     # ------------------------------------------------------------------ helpers
     def _user(self, request: Request) -> DeskUser | None:
+        """The signed-in person, if any."""
+        return self._who(request)[0]
+
+    def _who(self, request: Request) -> tuple[DeskUser | None, DeskAccountRow | None]:
+        """The signed-in person and their account, looked up once per request."""
+        if not hasattr(request.state, "who"):
+            request.state.who = self._find(request)
+        who: tuple[DeskUser | None, DeskAccountRow | None] = request.state.who
+        return who
+
+    def _find(self, request: Request) -> tuple[DeskUser | None, DeskAccountRow | None]:
         person = request.session.get("person")
         if not isinstance(person, str):
             return self._proxied_user(request)
         account = self.desk.accounts.account(person)
         if account is None:  # removed since: the session ends with it
             request.session.clear()
-            return None
-        return desk_user(person, self.desk.directory.directory(), account.lead)
+            return None, None
+        return desk_user(person, self.desk.directory.directory(), account.lead), account
 
-    def _proxied_user(self, request: Request) -> DeskUser | None:
+    def _proxied_user(self, request: Request) -> tuple[DeskUser | None, DeskAccountRow | None]:
         """The person an authenticating proxy vouches for (single sign-on): only from a
         trusted proxy's address, only someone the directory or an account knows."""
         proxy = self.desk.proxy
         person = request.headers.get(proxy.header) if proxy else None
         if proxy is None or not person:
-            return None
+            return None, None
         address = request.client.host if request.client else ""
         if address not in proxy.trusted:
             log.warning("desk identity header from an untrusted address", address=address)
-            return None
+            return None, None
         account = self.desk.accounts.account(person)
         user = desk_user(person, self.desk.directory.directory(), bool(account and account.lead))
         if not (user.agent or user.supervises or user.lead):
-            return None
-        return user
+            return None, None
+        return user, account
 
     async def _visible(self, user: DeskUser, case_id: str) -> CaseView | None:
         try:
@@ -651,24 +671,18 @@ class Pages:
         return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
 
     def _language(self, request: Request) -> str:
-        person = request.session.get("person")
-        account = self.desk.accounts.account(person) if isinstance(person, str) else None
+        account = self._who(request)[1]
         return negotiate(request.headers.get("accept-language", ""), account and account.language)
 
     def _zone(self, request: Request) -> ZoneInfo:
         """The account's time zone, else that of the agent's team's calendar, else UTC."""
-        person = request.session.get("person")
-        if not isinstance(person, str):
-            return ZoneInfo("UTC")
-        account = self.desk.accounts.account(person)
+        user, account = self._who(request)
         name = account.timezone if account else None
-        if name is None:
-            directory = self.desk.directory.directory()
-            team = next((a.team for a in directory.agents if a.id == person), None)
-            calendar = next((t.calendar for t in directory.teams if t.id == team), None)
-            name = calendar.timezone if calendar else "UTC"
+        if name is None and user is not None and user.team is not None:
+            teams = self.desk.directory.directory().teams
+            name = next((t.calendar.timezone for t in teams if t.id == user.team), None)
         try:
-            return ZoneInfo(name)
+            return ZoneInfo(name or "UTC")
         except (ZoneInfoNotFoundError, ValueError):
             return ZoneInfo("UTC")
 

@@ -51,21 +51,19 @@ class KpiReport(BaseModel):
     """The receiving agents' ratings of the handoffs, per reason, path and level."""
 
 
-def period_facts(store: CaseStore, since: datetime, until: datetime) -> list[CaseFacts]:
-    """The facts of every case opened in [since, until)."""
-    return [
-        case_facts(CaseView.model_validate_json(row.view_json))
-        for row in store.cases_opened(since, until)
-    ]
-
-
-def period_handoff_quality(
-    store: CaseStore, since: datetime, until: datetime
-) -> dict[str, dict[str, HandoffQuality]]:
-    """The ratings of the handoffs of the cases opened in [since, until)."""
+def period_report(
+    store: CaseStore,
+    since: datetime,
+    until: datetime,
+    period: Dimension = Dimension.WEEK,
+    targets: KpiTargets | None = None,
+) -> KpiReport:
+    """The report of the cases opened in [since, until), each read from the store once,
+    with the receiving agents' ratings of their handoffs."""
     views = [CaseView.model_validate_json(r.view_json) for r in store.cases_opened(since, until)]
     ratings = RatingStore(store.engine).ratings([v.case_id for v in views])
-    return handoff_quality(ratings, views)
+    facts = [case_facts(v) for v in views]
+    return build_report(facts, since, until, period, targets, handoff_quality(ratings, views))
 
 
 def build_report(

@@ -40,20 +40,9 @@ class RatingStore:
 
     def rate(self, rating: HandoffRating) -> None:
         """Store ``rating`` (replacing an earlier one of the same handoff)."""
+        row = HandoffRatingRow(**rating.model_dump(), rated_at=datetime.now(UTC))
         with Session(self.engine) as session:
-            row = session.get(HandoffRatingRow, (rating.case_id, rating.handoff))
-            row = row or HandoffRatingRow(
-                case_id=rating.case_id,
-                handoff=rating.handoff,
-                by=rating.by,
-                package_enough=rating.package_enough,
-                asked_again=rating.asked_again,
-                rated_at=datetime.now(UTC),
-            )
-            row.by, row.missing = rating.by, rating.missing
-            row.package_enough, row.asked_again = rating.package_enough, rating.asked_again
-            row.rated_at = datetime.now(UTC)
-            session.add(row)
+            session.merge(row)  # by (case_id, handoff): a later rating replaces the earlier
             session.commit()
 
     def ratings(self, case_ids: Sequence[str]) -> list[HandoffRating]:
