@@ -12,14 +12,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from domain.case import CaseFile
+from domain.case import CaseFile, CaseRuleViolation
 from domain.detection import demands_handoff_now, hit
 from domain.directory import directory_from_policy
 from domain.models import (
     AcceptRequest,
+    ApprovalDecision,
     Author,
     CaseInput,
     Customer,
+    EscalateRequest,
     IncomingMessage,
     Notification,
     ResolveRequest,
@@ -39,6 +41,7 @@ def example_notifications(policy: EscalationPolicy) -> list[Notification]:
         out += _timed_out_case(policy, language)
         out += _directory_case(policy, language)
         out += _consulted_case(policy, language)
+        out += _approval_case(policy, language)
     return out
 
 
@@ -171,3 +174,21 @@ def _consulted_case(policy: EscalationPolicy, language: str) -> list[Notificatio
             file = _open(policy, language, 3, "chat")
             return _message(file, name, START)
     return []
+
+
+def _approval_case(policy: EscalationPolicy, language: str) -> list[Notification]:
+    """Escalated by hand tier by tier until the management tier's supervisor is asked;
+    they approve."""
+    file = _open(policy, language, 4, "chat")
+    out: list[Notification] = []
+    for _ in range(MAX_STEPS):
+        pending = file.view.pending_approval
+        if pending is not None:
+            decision = ApprovalDecision(by=pending.supervisor, approve=True, reason="example")
+            return out + file.decide_approval(decision, START)
+        try:
+            out += file.escalate(EscalateRequest(by="example-lead", reason="example"), START)
+        except CaseRuleViolation:  # the highest tier, or no approvals configured
+            return out
+        out += routed(file, START)
+    return out

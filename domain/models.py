@@ -154,6 +154,15 @@ class EscalateRequest(WireModel):
     reason: Text
 
 
+class ApprovalDecision(WireModel):
+    """Update ``decide_approval``: the management tier's supervisor approves or denies an
+    escalation that waits for them; a denial gives its reason."""
+
+    by: Identifier
+    approve: bool
+    reason: Annotated[str, Field(max_length=2000)] = ""
+
+
 class ResolveRequest(WireModel):
     """Update ``resolve``: the case is solved (by the AI or by the human who owns it)."""
 
@@ -349,6 +358,21 @@ class DeliveryFailure(BaseModel):
     at: datetime | None = None
 
 
+class PendingApproval(BaseModel):
+    """An escalation to the management tier waiting for its supervisor's approval."""
+
+    team: str
+    """The management team the case would go to."""
+    supervisor: str
+    """Who approves or denies."""
+    asked_by: str
+    """Who escalated: a person, or ``timer`` for an SLA breach."""
+    cause: str
+    asked_at: datetime
+    due_at: datetime
+    """When the configured ``on_timeout`` decides."""
+
+
 class CaseView(BaseModel):
     """The whole case as query ``state`` returns it (and as the workflow carries it)."""
 
@@ -433,6 +457,8 @@ class CaseView(BaseModel):
     consulted: list[str] = []
     expert_input: list[ExpertInput] = []
     """Answers to the AI's consult requests, oldest first."""
+    pending_approval: PendingApproval | None = None
+    """An escalation to management waiting for approval; the case stays at its tier."""
     history_seq: int = 0
     message_seq: int = 0
     notification_failures: list[DeliveryFailure] = []

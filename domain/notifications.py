@@ -35,6 +35,8 @@ class NotificationEvent(StrEnum):
     FOLLOW_UP_REMINDER = "follow_up_reminder"
     HANDOFF_CUSTOMER_OFFERED = "handoff_customer_offered"
     HANDOFF_CUSTOMER_QUEUED = "handoff_customer_queued"
+    APPROVAL_REQUESTED = "approval_requested"
+    APPROVAL_DECIDED = "approval_decided"
 
 
 class _Strict(BaseModel):

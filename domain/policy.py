@@ -292,6 +292,32 @@ class FollowUpRules(_Strict):
     a repeat: linked to it and counted in the KPIs."""
 
 
+class ApprovalTimeout(StrEnum):
+    """What happens when the management tier's supervisor does not answer in time."""
+
+    ESCALATE = "escalate"
+    """The case goes up as if approved: silence must not strand a case below management."""
+    STAY = "stay"
+    """The case stays at its tier, as if denied."""
+
+
+class Approvals(_Strict):
+    """Non-urgent escalations to the management tier, by timer or by hand, wait for the
+    approval of that tier's supervisor. Handoffs from the AI and moves forced by routing
+    (nobody at the tier can take the case) never wait: a customer must not be left with
+    nobody."""
+
+    urgent_from: Severity = Severity.CRITICAL
+    """Cases of this severity and above go up at once (critical cases always do)."""
+    timeout: Positive = timedelta(minutes=30)
+    """How long the supervisor has to answer."""
+    on_timeout: ApprovalTimeout = ApprovalTimeout.ESCALATE
+
+    def needed(self, severity: Severity, tier: Tier) -> bool:
+        """Whether going up to ``tier`` at ``severity`` needs an approval."""
+        return tier is Tier.MANAGEMENT and severity.rank < self.urgent_from.rank
+
+
 class Limits(_Strict):
     """Bounds that keep payloads and workflow histories healthy."""
 
@@ -394,6 +420,9 @@ class EscalationPolicy(_Strict):
     on_call: dict[Name, OnCallSchedule] = {}
     """Rotations the chains' ``notify_on_call`` steps name."""
     follow_up: FollowUpRules = FollowUpRules()
+    approvals: Approvals | None = None
+    """None: escalations to management need no approval (a case keeps the policy it
+    started with, so cases started without approvals keep going up at once)."""
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Self:

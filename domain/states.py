@@ -85,6 +85,11 @@ class Trigger(StrEnum):
     FOLLOW_UP_DOCUMENTED = "follow_up_documented"
     FOLLOW_UP_EXPIRED = "follow_up_expired"
     NOTIFICATION_FAILED = "notification_failed"
+    APPROVAL_REQUESTED = "approval_requested"
+    APPROVAL_GRANTED = "approval_granted"
+    APPROVAL_DENIED = "approval_denied"
+    APPROVAL_TIMED_OUT = "approval_timed_out"
+    APPROVAL_WITHDRAWN = "approval_withdrawn"
 
 
 _AI = CaseState.AI_HANDLING
@@ -121,6 +126,18 @@ TRANSITIONS: Mapping[tuple[CaseState, Trigger], CaseState] = {
     (_FOLLOW_UP, Trigger.FOLLOW_UP_REMINDED): _FOLLOW_UP,
     (_FOLLOW_UP, Trigger.FOLLOW_UP_DOCUMENTED): _CLOSED,
     (_FOLLOW_UP, Trigger.FOLLOW_UP_EXPIRED): _CLOSED,
+    # An escalation to management waits for approval while the case stays where it is.
+    **{
+        (s, t): s
+        for s in (_HANDOFF, _HUMAN)
+        for t in (
+            Trigger.APPROVAL_REQUESTED,
+            Trigger.APPROVAL_GRANTED,
+            Trigger.APPROVAL_DENIED,
+            Trigger.APPROVAL_TIMED_OUT,
+            Trigger.APPROVAL_WITHDRAWN,
+        )
+    },
     # A notification that cannot be delivered is on record while the case is open.
     **{(s, Trigger.NOTIFICATION_FAILED): s for s in CaseState if s is not CaseState.CLOSED},
 }

@@ -28,6 +28,7 @@ class DeadlineName(StrEnum):
     FOLLOW_UP_DEADLINE = "follow_up_deadline"
     QUEUE_RECHECK = "queue_recheck"
     ESCALATION_CHAIN = "escalation_chain"
+    APPROVAL_TIMEOUT = "approval_timeout"
 
 
 _LABELS = {
@@ -40,6 +41,7 @@ _LABELS = {
     DeadlineName.FOLLOW_UP_DEADLINE: "follow-up deadline",
     DeadlineName.QUEUE_RECHECK: "queued, routing again",
     DeadlineName.ESCALATION_CHAIN: "escalation chain, next step",
+    DeadlineName.APPROVAL_TIMEOUT: "approval of the escalation to management",
 }
 
 
@@ -167,6 +169,16 @@ def case_deadlines(view: CaseView, policy: EscalationPolicy) -> list[Deadline]:
         label = _LABELS[DeadlineName.ESCALATION_CHAIN]
         out.append(
             Deadline(name=DeadlineName.ESCALATION_CHAIN.value, at=view.chain_wake_at, summary=label)
+        )
+    approval = view.pending_approval
+    if approval is not None and view.state in (CaseState.HANDOFF, CaseState.HUMAN_HANDLING):
+        label = _LABELS[DeadlineName.APPROVAL_TIMEOUT]
+        out.append(
+            Deadline(
+                name=DeadlineName.APPROVAL_TIMEOUT.value,
+                at=approval.due_at,
+                summary=f"{label}: {human_duration(approval.due_at - approval.asked_at)}",
+            )
         )
     waiting_states = (CaseState.AI_HANDLING, CaseState.HUMAN_HANDLING)
     if view.state in waiting_states and view.awaiting_customer_since is not None:

@@ -7,7 +7,8 @@ nothing), then changes the state only through the transition table and returns t
 notifications the change calls for. Time is always passed in, never read.
 
 One module per phase: ``ai_handling``, ``handoff``, ``human_handling``,
-``follow_up``; ``base`` holds what they share, ``file`` puts them together.
+``follow_up``, and ``approval`` (escalations to management that wait for a yes);
+``base`` holds what they share, ``file`` puts them together.
 """
 
 from domain.case.base import CaseRuleViolation, path_name

@@ -310,6 +310,20 @@ class CaseBase:
         """Defined by ``domain.case.human_handling``."""
         raise NotImplementedError
 
+    def _approval_needed(self, staff: TierStaff, by: str) -> bool:
+        """Defined by ``domain.case.approval``."""
+        raise NotImplementedError
+
+    def _ask_approval(
+        self, staff: TierStaff, now: datetime, cause: str, by: str
+    ) -> list[Notification]:
+        """Defined by ``domain.case.approval``."""
+        raise NotImplementedError
+
+    def _withdraw_approval(self, now: datetime, why: str) -> None:
+        """Defined by ``domain.case.approval``."""
+        raise NotImplementedError
+
 
 SUMMARIZER: Summarizer = ExtractiveSummarizer()
 """How handoff packages summarise the conversation (swap in an LLM-backed one here)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from domain.case.ai_handling import AiHandlingRules
+from domain.case.approval import ApprovalRules
 from domain.case.base import CaseRuleViolation
 from domain.case.follow_up import FollowUpRules
 from domain.case.handoff import HandoffRules
@@ -17,7 +18,7 @@ from domain.states import Trigger
 from domain.timers import SLA_WARNING, DeadlineName
 
 
-class CaseFile(AiHandlingRules, HandoffRules, HumanHandlingRules, FollowUpRules):
+class CaseFile(AiHandlingRules, HandoffRules, HumanHandlingRules, FollowUpRules, ApprovalRules):
     """One customer case and the rules that move it, phase by phase
     (``domain/case/<phase>.py``)."""
 
@@ -63,6 +64,7 @@ class CaseFile(AiHandlingRules, HandoffRules, HumanHandlingRules, FollowUpRules)
             DeadlineName.CUSTOMER_INACTIVITY: self._abandoned,
             DeadlineName.FOLLOW_UP_REMINDER: self._remind_follow_up,
             DeadlineName.FOLLOW_UP_DEADLINE: self._follow_up_expired,
+            DeadlineName.APPROVAL_TIMEOUT: self._approval_timed_out,
         }[DeadlineName(name)]
         return self._done(handler(current, now))
 

@@ -14,6 +14,7 @@ class FollowUpRules(CaseBase):
 
     def _enter_follow_up(self, trigger: Trigger, now: datetime, cause: str) -> None:
         v = self.view
+        self._withdraw_approval(now, "the case was resolved meanwhile")
         v.offered_to = None
         v.follow_up_since = now
         v.awaiting_customer_since = None

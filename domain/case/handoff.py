@@ -62,6 +62,7 @@ class HandoffRules(CaseBase):
 
     def _assign_tier(self, staff: TierStaff, now: datetime) -> None:
         v = self.view
+        self._withdraw_approval(now, f"the case moved to {staff.team} meanwhile")
         if v.offered_to or v.assigned_agent:
             self.directory_ops.append(DirectoryOp(kind="release"))
         v.offered_at_tier, v.queued_since, v.queue_recheck_at = [], None, None
@@ -82,6 +83,10 @@ class HandoffRules(CaseBase):
             raise CaseRuleViolation(
                 f"case is already at the highest tier ({v.tier.value}) of path {v.path}"
             )
+        if v.pending_approval is not None:
+            raise CaseRuleViolation(
+                f"an escalation to {v.pending_approval.team} already waits for approval"
+            )
 
     def escalate(self, request: EscalateRequest, now: datetime) -> list[Notification]:
         """Manual escalation: to a human from the AI, or to the next tier from a human."""
@@ -91,6 +96,9 @@ class HandoffRules(CaseBase):
             reason = hit(self.policy, CoreReason.MANUAL, cause)
             self._merge_reasons([reason])
             return self._done(self._hand_off(reason, now, cause))
+        above = self._path().above(self._staff().tier)
+        if above is not None and self._approval_needed(above, request.by):
+            return self._done(self._ask_approval(above, now, cause, request.by))
         return self._done(self._raise_tier(now, cause))
 
     def history_request(self) -> CustomerHistoryRequest | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from domain.case.approval import BY_TIMER
 from domain.case.base import CaseBase, CaseRuleViolation
 from domain.models import Deadline, FollowUp, Notification, Outcome, Resolution, ResolveRequest
 from domain.states import ACTIVE_STATES, CaseState, Trigger
@@ -48,9 +49,13 @@ class HumanHandlingRules(CaseBase):
             for recipient, kind in ((staff.supervisor, "supervisor"), (v.assigned_agent, "agent"))
             if recipient
         ]
-        if self._path().above(staff.tier) is not None:
-            return out + self._raise_tier(now, f"{deadline.summary} breached")
-        # Highest tier: nobody to hand up to, so restart the clock and keep reminding.
+        above = self._path().above(staff.tier)
+        cause = f"{deadline.summary} breached"
+        if above is not None and not self._approval_needed(above, BY_TIMER):
+            return out + self._raise_tier(now, cause)
+        if above is not None:
+            out += self._ask_approval(above, now, cause, BY_TIMER)
+        # Nobody to hand up to (yet): restart the clock and keep reminding.
         if deadline.name == DeadlineName.FIRST_RESPONSE_SLA:
             v.accepted_at = now
         else:
