@@ -108,6 +108,17 @@ async def _scenario(env: WorkflowEnvironment, name: str, case: CaseDriver) -> No
         await case.handle.execute_update(
             CaseWorkflow.escalate, {"by": "lead-support", "reason": "stuck"}
         )
+    elif name in ("approval_granted", "approval_timed_out"):  # up to management, asked
+        await case.say("I want to talk to a human")
+        await case.accept("anna")
+        await case.baton.escalate(case.case_id, "lead-support", "needs a specialist")
+        await case.accept("alexander")
+        await case.baton.escalate(case.case_id, "lead-specialists", "refund above my limit")
+        if name == "approval_granted":
+            await case.baton.decide_approval(case.case_id, "head-of-service", True, "ok")
+        else:
+            await env.sleep(timedelta(minutes=31))
+        assert (await case.view()).offered_to == "maria"
 
 
 SCENARIOS = [
@@ -126,6 +137,8 @@ SCENARIOS = [
     "closed_documented",
     "customer_inactive",
     "consult",
+    "approval_granted",
+    "approval_timed_out",
 ]
 
 

@@ -357,6 +357,28 @@ def escalate(
     _show_result(_run(lambda c: c.escalate(case_id, by, reason)), as_json)
 
 
+@case_app.command("approve")
+def approve(
+    case_id: str,
+    by: Annotated[str, typer.Option(help="The management tier's supervisor.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the history).")] = "",
+    as_json: JsonFlag = False,
+) -> None:
+    """Approve the escalation to management that CASE_ID waits on: it goes up now."""
+    _show_result(_run(lambda c: c.decide_approval(case_id, by, True, reason)), as_json)
+
+
+@case_app.command("deny")
+def deny(
+    case_id: str,
+    by: Annotated[str, typer.Option(help="The management tier's supervisor.")],
+    reason: Annotated[str, typer.Option(help="Why it stays (required).")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Deny the escalation to management that CASE_ID waits on: it stays at its tier."""
+    _show_result(_run(lambda c: c.decide_approval(case_id, by, False, reason)), as_json)
+
+
 @case_app.command("resolve")
 def resolve(
     case_id: str,

@@ -26,6 +26,7 @@ from baton.settings import Settings
 from baton.temporal.server import connect
 from domain.models import (
     AcceptRequest,
+    ApprovalDecision,
     Assessment,
     CaseInput,
     CaseView,
@@ -164,6 +165,15 @@ class BatonClient:
         """Escalate by hand."""
         request = EscalateRequest(by=by, reason=reason)
         view: CaseView = await self._update(case_id, CaseWorkflow.escalate, request)
+        return view
+
+    async def decide_approval(
+        self, case_id: str, by: str, approve: bool, reason: str = ""
+    ) -> CaseView:
+        """The management tier's supervisor approves or denies (with a reason) an
+        escalation that waits for them."""
+        request = ApprovalDecision(by=by, approve=approve, reason=reason)
+        view: CaseView = await self._update(case_id, CaseWorkflow.decide_approval, request)
         return view
 
     async def resolve(self, case_id: str, request: ResolveRequest | dict[str, Any]) -> CaseView:

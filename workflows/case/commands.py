@@ -1,5 +1,5 @@
-"""What people do to a case: accept, decline, consult answers, manual escalation,
-resolution and follow-up, each validated before it is accepted into history."""
+"""What people do to a case: accept, decline, consult answers, manual escalation and its
+approval, resolution and follow-up, each validated before it is accepted into history."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.case import CaseFile, CaseRuleViolation
     from domain.models import (
         AcceptRequest,
+        ApprovalDecision,
         CaseView,
         ConsultAnswer,
         DeclineRequest,
@@ -83,6 +84,16 @@ class HumanCommands(CaseWorkflowBase):
     @escalate.validator
     def _check_escalate(self, request: EscalateRequest) -> None:
         self._check(lambda file: file.check_escalate(request))
+
+    @workflow.update(name="decide_approval")
+    async def decide_approval(self, request: ApprovalDecision) -> CaseView:
+        """The management tier's supervisor approves (the case goes up) or denies (it
+        stays) an escalation that waits for them."""
+        return await self._command(lambda now: self._case.decide_approval(request, now))
+
+    @decide_approval.validator
+    def _check_decide_approval(self, request: ApprovalDecision) -> None:
+        self._check(lambda file: file.check_approval(request))
 
     @workflow.update(name="resolve")
     async def resolve(self, request: ResolveRequest) -> CaseView:
