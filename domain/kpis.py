@@ -8,6 +8,7 @@ tier, channel or reason. The definitions (see ``docs/kpis.md``) live here and on
 - time to handoff: case opened → handed off; time to first human response: handed off →
   the human's first message; resolution time: opened → resolved, per final level (medians);
 - transfers and handoffs per escalated case; SLA breaches (sum);
+- approvals of escalations to management: asked, granted, denied, timed out (sums);
 - repeat escalations: cases linked to an earlier case of the same customer and topic;
 - first-contact resolution: resolved cases with at most one handoff, no transfer and no
   later repeat case ÷ resolved cases;
@@ -30,7 +31,7 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from domain.models import CaseView, EscalationTiming, Outcome
+from domain.models import ApprovalTally, CaseView, EscalationTiming, Outcome
 
 NO_TEAM = "(AI)"
 """The team of a case no human took."""
@@ -86,6 +87,7 @@ class CaseFacts(BaseModel):
     repeat_of: str | None = None
     necessary: bool | None = None
     too_late: bool = False
+    approvals: ApprovalTally = ApprovalTally()
 
 
 def _seconds(start: datetime | None, end: datetime | None) -> float | None:
@@ -120,6 +122,7 @@ def case_facts(view: CaseView) -> CaseFacts:
         repeat_of=view.repeat_of,
         necessary=follow_up.escalation_necessary if follow_up and view.handoff_at else None,
         too_late=bool(follow_up and follow_up.timing is EscalationTiming.TOO_LATE),
+        approvals=view.approvals,
     )
 
 
@@ -145,6 +148,12 @@ class KeyFigures(BaseModel):
     judged: int
     """Escalations whose necessity the resolver judged (precision's denominator)."""
     missed_escalations: int
+    approvals_asked: int = 0
+    """Escalations to management that waited for the tier supervisor's approval."""
+    approvals_granted: int = 0
+    approvals_denied: int = 0
+    approvals_timed_out: int = 0
+    """... that nobody answered in time (``approvals.on_timeout`` decided)."""
 
 
 def _median(values: Iterable[float | None]) -> float | None:
@@ -189,6 +198,10 @@ def key_figures(facts: Sequence[CaseFacts], came_back: frozenset[str] = frozense
         escalation_precision=_share(sum(1 for f in judged if f.necessary), len(judged)),
         judged=len(judged),
         missed_escalations=len(missed),
+        approvals_asked=sum(f.approvals.asked for f in facts),
+        approvals_granted=sum(f.approvals.granted for f in facts),
+        approvals_denied=sum(f.approvals.denied for f in facts),
+        approvals_timed_out=sum(f.approvals.timed_out for f in facts),
     )
 
 

@@ -373,6 +373,16 @@ class PendingApproval(BaseModel):
     """When the configured ``on_timeout`` decides."""
 
 
+class ApprovalTally(BaseModel):
+    """How the case's requests to go up to management ended (the KPIs count them)."""
+
+    asked: int = 0
+    granted: int = 0
+    denied: int = 0
+    timed_out: int = 0
+    withdrawn: int = 0
+
+
 class CaseView(BaseModel):
     """The whole case as query ``state`` returns it (and as the workflow carries it)."""
 
@@ -459,6 +469,7 @@ class CaseView(BaseModel):
     """Answers to the AI's consult requests, oldest first."""
     pending_approval: PendingApproval | None = None
     """An escalation to management waiting for approval; the case stays at its tier."""
+    approvals: ApprovalTally = ApprovalTally()
     history_seq: int = 0
     message_seq: int = 0
     notification_failures: list[DeliveryFailure] = []

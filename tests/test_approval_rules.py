@@ -5,8 +5,10 @@ from datetime import timedelta
 
 import pytest
 
+from baton.reports.kpis import figure_rows
 from domain.case import CaseFile, CaseRuleViolation
 from domain.examples import routed
+from domain.kpis import case_facts, key_figures
 from domain.models import AcceptRequest, ApprovalDecision, EscalateRequest, ResolveRequest
 from domain.policy import Approvals, ApprovalTimeout, EscalationPolicy
 from domain.states import CaseState, Severity, Tier, Trigger
@@ -182,3 +184,24 @@ def test_resolving_or_moving_the_case_withdraws_the_request(policy: EscalationPo
     assert file.view.pending_approval is None
     assert _triggers(file)[-2:] == [Trigger.APPROVAL_WITHDRAWN, Trigger.RESOLVED]
     assert not any(d.name == DeadlineName.APPROVAL_TIMEOUT for d in file.view.deadlines)
+
+
+def test_the_kpis_count_how_approvals_ended(policy: EscalationPolicy) -> None:
+    granted, denied, timed_out, withdrawn = (_at_specialist(policy) for _ in range(4))
+    for file in (granted, denied, timed_out, withdrawn):
+        _ask(file)
+    granted.decide_approval(ApprovalDecision(by="head-of-service", approve=True), at(6))
+    denied.decide_approval(
+        ApprovalDecision(by="head-of-service", approve=False, reason="no"), at(6)
+    )
+    due(timed_out, DeadlineName.APPROVAL_TIMEOUT, at(40))
+    withdrawn.resolve(ResolveRequest(by="alexander", resolution="refunded"), at(9))
+    figures = key_figures([case_facts(f.view) for f in (granted, denied, timed_out, withdrawn)])
+    assert (
+        figures.approvals_asked,
+        figures.approvals_granted,
+        figures.approvals_denied,
+        figures.approvals_timed_out,
+    ) == (4, 1, 1, 1)
+    rows = dict(figure_rows(figures))
+    assert rows["approvals to management: asked · granted · denied · timed out"] == "4 · 1 · 1 · 1"

@@ -45,6 +45,7 @@ class ApprovalRules(CaseBase):
             asked_at=now,
             due_at=now + approvals.timeout,
         )
+        v.approvals.asked += 1
         self._record(
             Trigger.APPROVAL_REQUESTED,
             now,
@@ -89,11 +90,13 @@ class ApprovalRules(CaseBase):
         self.view.pending_approval = None
         why = f": {request.reason}" if request.reason else ""
         if request.approve:
+            self.view.approvals.granted += 1
             self._record(Trigger.APPROVAL_GRANTED, now, f"approved by {request.by}{why}")
             return self._done(
                 self._approval_decided(pending, "granted", why)
                 + self._raise_tier(now, f"{pending.cause} (approved by {request.by})")
             )
+        self.view.approvals.denied += 1
         self._record(Trigger.APPROVAL_DENIED, now, f"denied by {request.by}{why}")
         return self._done(self._approval_decided(pending, "denied", why))
 
@@ -106,6 +109,7 @@ class ApprovalRules(CaseBase):
         waited = human_duration(pending.due_at - pending.asked_at)
         outcome = "the case goes up" if go else "the case stays"
         cause = f"{pending.supervisor} did not answer within {waited}: {outcome}"
+        self.view.approvals.timed_out += 1
         self._record(Trigger.APPROVAL_TIMED_OUT, now, cause)
         out = self._approval_decided(pending, "timed_out", "")
         if go:
@@ -117,6 +121,7 @@ class ApprovalRules(CaseBase):
         if self.view.pending_approval is None:
             return
         self.view.pending_approval = None
+        self.view.approvals.withdrawn += 1
         self._record(Trigger.APPROVAL_WITHDRAWN, now, why)
 
     def _approval_decided(
