@@ -2,6 +2,7 @@
 management tier waits for that tier's supervisor (update ``decide_approval``), and
 the configured timeout decides when nobody answers."""
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -31,11 +32,27 @@ async def _at_specialist_asking(case: CaseDriver) -> None:
     assert view.pending_approval.supervisor == "head-of-service"
 
 
+async def _approver_on_record(store: CaseStore, case_id: str, expected: str | None) -> str | None:
+    """The stored record's approver, waiting up to 5 s for it to become ``expected``."""
+    approver = None
+    for _ in range(100):
+        row = store.case(case_id)
+        approver = row.approver if row else None
+        if row is not None and approver == expected:
+            break
+        await asyncio.sleep(0.05)
+    return approver
+
+
 async def test_the_supervisor_approves_and_the_case_goes_to_management(
     on, store: CaseStore
 ) -> None:
     async with on() as case:
         await _at_specialist_asking(case)
+        # Asked: written at once, so the approver's desk lists it.
+        assert (
+            await _approver_on_record(store, case.case_id, "head-of-service") == "head-of-service"
+        )
         before = await case.view()
         with pytest.raises(CaseRequestRejected, match="needs a reason"):
             await case.baton.decide_approval(case.case_id, "head-of-service", False)
@@ -54,6 +71,7 @@ async def test_the_supervisor_approves_and_the_case_goes_to_management(
         assert triggers[-4:] == ["approval_requested", "approval_granted", "escalated", "offered"]
         await case.accept("maria")
         await case.resolve("maria", escalation_necessary=True, root_cause="policy_exception")
+    assert await _approver_on_record(store, case.case_id, None) is None
     documented = [e.trigger for e in store.events(case.case_id)]
     assert {"approval_requested", "approval_granted"} <= set(documented)
 

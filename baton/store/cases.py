@@ -68,6 +68,8 @@ class CaseRow(SQLModel, table=True):
     escalation_timing: str | None = None
     purged_at: datetime | None = None
     """When retention removed the case's personal data (transcript, names, texts)."""
+    approver: str | None = Field(default=None, index=True)
+    """Whose approval an escalation of the case to management waits for (the desk lists it)."""
 
 
 class CaseEventRow(SQLModel, table=True):
@@ -238,6 +240,7 @@ def _report_columns(v: CaseView) -> dict[str, Any]:
         "root_cause": follow_up.root_cause if follow_up else None,
         "escalation_necessary": follow_up.escalation_necessary if follow_up else None,
         "escalation_timing": follow_up.timing.value if follow_up and follow_up.timing else None,
+        "approver": v.pending_approval.supervisor if v.pending_approval else None,
     }
 
 

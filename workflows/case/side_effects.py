@@ -164,7 +164,8 @@ class CaseSideEffects(CaseWorkflowBase):
 
     def _record_due(self) -> bool:
         """The record is written at once when the case opens (the customer's other cases
-        must find it), moved to another state or level or closed, a message fired a
+        must find it), moved to another state or level or closed, an approval asked or
+        answered (the approver's desk lists it), a message fired a
         reason new to the record (the learning loop reads its evidence), or a settled case has
         reservation changes (an agent's load must not wait); other changes (a plain
         message) once they are older than ``limits.documentation_window`` when the case
@@ -187,15 +188,17 @@ class CaseSideEffects(CaseWorkflowBase):
         since = self._undocumented_since
         return not window or since is None or workflow.now() - since >= window
 
-    def _milestone(self) -> tuple[CaseState, int]:
+    def _milestone(self) -> Milestone:
         view = self._case.view
-        return view.state, int(view.level)
+        return view.state, int(view.level), view.pending_approval is not None
 
     def _milestone_reached(self) -> bool:
         return self._case.closed or self._milestone() != self._documented_milestone
 
 
 R = TypeVar("R", CaseEvent, MessageRecord, AssessmentRecord, HandoffRecord)
+Milestone = tuple[CaseState, int, bool]
+"""What documents a case at once when it changes: state, level, an approval pending."""
 
 
 def _unsent(pending: list[R], sent: list[R]) -> list[R]:

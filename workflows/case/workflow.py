@@ -36,14 +36,13 @@ with workflow.unsafe.imports_passed_through():
         Notification,
     )
     from domain.policy import ActivityTimeouts, EscalationPolicy
-    from domain.states import CaseState
     from workflows import search_attributes as sa
 
 from workflows.case.base import LOCAL_FAILURES
 from workflows.case.commands import HumanCommands
 from workflows.case.messages import CaseMessages
 from workflows.case.routing import CaseRouting
-from workflows.case.side_effects import CaseSideEffects
+from workflows.case.side_effects import CaseSideEffects, Milestone
 
 POLICY_LOAD_TIMEOUT = timedelta(seconds=10)
 """The one timeout not in the config: it bounds loading the config itself."""
@@ -91,7 +90,7 @@ class CaseWorkflow(CaseMessages, HumanCommands, CaseRouting, CaseSideEffects):
         self._local_lane = asyncio.Lock()
         self._local_streak = 0  # local activities since the last regular one
         self._attributes_stale = False  # search attributes to upsert this workflow task
-        self._documented_milestone: tuple[CaseState, int] | None = None
+        self._documented_milestone: Milestone | None = None
 
     @workflow.run
     async def run(self, case: CaseInput) -> CaseView:
