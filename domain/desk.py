@@ -29,6 +29,8 @@ class DeskAction(StrEnum):
     ESCALATE = "escalate"
     RATE = "rate"
     CONSULT = "consult"
+    APPROVE = "approve"
+    """Approve or deny an escalation to management that waits for the person."""
 
 
 class DeskUser(BaseModel):
@@ -97,13 +99,21 @@ def may(
     the case waits on for expert input (:func:`open_consults`)."""
     offered = user.agent and case.state is CaseState.HANDOFF and case.offered_to == user.id
     expert = user.agent and user.team in consulting
+    approver = (  # the person the case asks, as the domain's own check does
+        case.pending_approval is not None
+        and case.pending_approval.supervisor == user.id
+        and case.state in OPEN_WITH_A_TEAM
+    )
     if action is DeskAction.VIEW:
         return (
             offered
             or expert
+            or approver
             or (case.assigned_agent == user.id and user.agent)
             or case.assigned_team in user.supervises
         )
+    if action is DeskAction.APPROVE:
+        return approver
     if action is DeskAction.CONSULT:  # an expert of a team asked answers in its stead
         return expert
     if action in (DeskAction.ACCEPT, DeskAction.DECLINE):

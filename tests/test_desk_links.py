@@ -31,15 +31,21 @@ SECRET = "k" * 48
 PASSWORD = "correct horse battery"
 
 
-def test_only_an_offer_to_an_agent_carries_links(policy: Any) -> None:
+def test_only_offers_and_requests_for_approval_carry_links(policy: Any) -> None:
     links = OfferLinks(SECRET, "http://desk.example/")
     offer = example(policy, "case_offered")
     made = links.for_notification(offer)
     assert made is not None and set(made) == {"accept", "decline", "open"}
     assert made["open"] == f"http://desk.example/cases/{offer.case_id}"
     claim = links.read(made["accept"].rsplit("/", 1)[1])
-    assert (claim.case_id, claim.agent, claim.action) == (offer.case_id, offer.recipient, "accept")
+    assert (claim.case_id, claim.person, claim.action) == (offer.case_id, offer.recipient, "accept")
+    asking = example(policy, "approval_requested")
+    made = links.for_notification(asking)
+    assert made is not None and set(made) == {"approve", "deny", "open"}
+    claim = links.read(made["deny"].rsplit("/", 1)[1])
+    assert (claim.person, claim.action) == (asking.recipient, "deny")
     assert links.for_notification(example(policy, "case_escalated")) is None
+    assert links.for_notification(example(policy, "approval_decided")) is None
 
 
 @pytest.mark.parametrize("kind", ["tampered", "other secret", "expired", "unknown action"])

@@ -31,6 +31,7 @@ def _case(
     offered: str | None = None,
     assigned: str | None = None,
     follow_up_by: str | None = None,
+    approver: str | None = None,
 ) -> CaseView:
     now = datetime(2026, 12, 6, tzinfo=UTC)
     return CaseView.model_validate(
@@ -48,6 +49,16 @@ def _case(
             "assigned_agent": assigned,
             "assigned_team": "support-frontline",
             "follow_up": {"by": follow_up_by} if follow_up_by else None,
+            "pending_approval": {
+                "team": "support-management",
+                "supervisor": approver,
+                "asked_by": "lead-support",
+                "cause": "refund above the limit",
+                "asked_at": now,
+                "due_at": now,
+            }
+            if approver
+            else None,
         }
     )
 
@@ -55,6 +66,8 @@ def _case(
 OFFERED_TO_ANNA = _case(CaseState.HANDOFF, offered="anna")
 ANNAS = _case(CaseState.HUMAN_HANDLING, assigned="anna")
 RESOLVED_BY_ANNA = _case(CaseState.FOLLOW_UP, assigned="anna", follow_up_by="anna")
+WAITS_FOR_HEAD = _case(CaseState.HUMAN_HANDLING, assigned="anna", approver="head-of-service")
+HEAD = DeskUser(id="head-of-service", supervises=frozenset({"support-management"}))
 
 
 @pytest.mark.parametrize(
@@ -101,6 +114,17 @@ RESOLVED_BY_ANNA = _case(CaseState.FOLLOW_UP, assigned="anna", follow_up_by="ann
         (LEAD_SUPPORT, DeskAction.ESCALATE, RESOLVED_BY_ANNA, False),
         (DeskUser(id="lead-x", supervises=frozenset({"x"})), DeskAction.ESCALATE, ANNAS, False),
         (ANNA, DeskAction.ESCALATE, ANNAS, False),
+        # An escalation to management waits for the one supervisor it asks: they see the
+        # case and decide; the team's own supervisor, the agent and other heads do not.
+        (HEAD, DeskAction.VIEW, WAITS_FOR_HEAD, True),
+        (HEAD, DeskAction.APPROVE, WAITS_FOR_HEAD, True),
+        (HEAD, DeskAction.VIEW, ANNAS, False),
+        (HEAD, DeskAction.APPROVE, ANNAS, False),
+        (LEAD_SUPPORT, DeskAction.APPROVE, WAITS_FOR_HEAD, False),
+        (ANNA, DeskAction.APPROVE, WAITS_FOR_HEAD, False),
+        (DeskUser(id="cfo-office"), DeskAction.APPROVE, WAITS_FOR_HEAD, False),
+        # ... and only while the case is with a team (a resolved case asks nobody).
+        (HEAD, DeskAction.APPROVE, _case(CaseState.FOLLOW_UP, approver="head-of-service"), False),
         # A lead's account is for reports, not for cases.
         (LEAD, DeskAction.VIEW, ANNAS, False),
         # A person of the same name who is no agent gets nothing offered to the agent.

@@ -84,8 +84,16 @@ CASE_ACTIONS = {
     "rating": DeskAction.RATE,
     "escalate": DeskAction.ESCALATE,
     "consult": DeskAction.CONSULT,
+    "approval": DeskAction.APPROVE,
 }
 """The forms on a case (``POST /cases/<id>/<form>``) and what each asks for."""
+LINK_ACTIONS = {
+    "accept": DeskAction.ACCEPT,
+    "decline": DeskAction.DECLINE,
+    "approve": DeskAction.APPROVE,
+    "deny": DeskAction.APPROVE,
+}
+"""A one-click link's action and what it asks the rules for."""
 WORKED = (CaseState.HUMAN_HANDLING, CaseState.FOLLOW_UP)
 """The states of a case an agent is working on."""
 POLL_SECONDS = 5.0
@@ -272,8 +280,14 @@ class Pages:
         offers = [c for c in cases if may(user, DeskAction.ACCEPT, c)]
         consults = [c for c in cases if may(user, DeskAction.CONSULT, c, self._consulting(c))]
         mine = [c for c in cases if c.assigned_agent == user.id and c.state in WORKED]
+        approvals = [c for c in cases if may(user, DeskAction.APPROVE, c)]
         return self._render(
-            request, "inbox.html", offers=offers, open_cases=mine, consults=consults
+            request,
+            "inbox.html",
+            offers=offers,
+            open_cases=mine,
+            consults=consults,
+            approvals=approvals,
         )
 
     @_signed_in
@@ -303,7 +317,7 @@ class Pages:
     @_signed_in
     async def act(self, request: Request, user: DeskUser) -> Response:
         """A form on a case: accept, decline, reply, resolve, follow-up, rating, escalate,
-        consult."""
+        consult, approval."""
         action = CASE_ACTIONS.get(request.path_params["action"])
         if action is None:
             return self._error(request, "not_found", 404)
@@ -365,22 +379,27 @@ class Pages:
         claim = self._claim(request)
         if isinstance(claim, Response):
             return claim
-        case_id, agent = claim.case_id, claim.agent
         question = catalog(self._language(request))[f"link_confirm_{claim.action}"]
         return self._render(
-            request, "link.html", claim=claim, question=question.format(case=case_id, agent=agent)
+            request,
+            "link.html",
+            claim=claim,
+            question=question.format(case=claim.case_id, agent=claim.person),
         )
 
     async def use_link(self, request: Request) -> Response:
-        """Do what the link says, once, as the agent it was sent to."""
+        """Do what the link says, once, as the person it was sent to."""
         form = await request.form()
         if not _csrf_ok(request, form.get("csrf")):
             return self._error(request, "forbidden", 403)
         claim = self._claim(request)
         if isinstance(claim, Response):
             return claim
+        reason = str(form.get("reason", "")).strip()[:2000]
+        if not reason and claim.action == "decline":
+            reason = "declined by link"  # a denial, though, must say why
         try:
-            await self._redeem(claim, "declined by link")
+            await self._redeem(claim, reason)
         except _Refused as refused:
             message = refused.text(catalog(self._language(request)))
             return self._error(request, message=message, status=refused.status)
@@ -425,7 +444,7 @@ class Pages:
         if claim.action != action:
             return False, texts["link_invalid"]
         agent = next(
-            (a for a in self.desk.directory.directory().agents if a.id == claim.agent), None
+            (a for a in self.desk.directory.directory().agents if a.id == claim.person), None
         )
         if agent is None or agent.slack_user != clicker:
             return False, texts["link_not_yours"]
@@ -435,24 +454,29 @@ class Pages:
             return False, refused.text(texts)
         return True, f"{claim.case_id}: {texts[f'link_done_{action}']} ({agent.name})"
 
-    async def _redeem(self, claim: LinkClaim, cause: str) -> None:
-        """Do what a one-click link or Slack button claims, once, as the agent it was
-        sent to; :class:`_Refused` says why not."""
-        agent = desk_user(claim.agent, self.desk.directory.directory())
-        action = DeskAction(claim.action)
+    async def _redeem(self, claim: LinkClaim, reason: str) -> None:
+        """Do what a one-click link or Slack button claims, once, as the person it was
+        sent to, with ``reason`` (a decline's or an approval's); :class:`_Refused` says
+        why not."""
+        person = desk_user(claim.person, self.desk.directory.directory())
+        action = LINK_ACTIONS[claim.action]
+        if claim.action == "deny" and not reason:
+            raise _Refused("reason_needed", 400)  # before the link is spent
         try:
             view = await self.desk.client.case(claim.case_id)
         except (CaseNotFound, ValueError):
             raise _Refused("not_found", 404) from None
-        if not may(agent, action, view):
-            raise _Refused("link_not_offered", 409)
+        if not may(person, action, view):
+            moved_on = "link_not_waiting" if action is DeskAction.APPROVE else "link_not_offered"
+            raise _Refused(moved_on, 409)
         if not self.desk.accounts.use_link(claim.nonce, claim.case_id):
             raise _Refused("link_used", 410)
+        fields = {"reason": reason, "decision": claim.action}
         try:
-            await self._send(action, claim.case_id, agent.id, {"reason": cause})
+            await self._send(action, claim.case_id, person.id, fields)
         except CaseRequestRejected as err:
             raise _Refused("refused", 409, str(err)) from None
-        log.info("desk link used", person=agent.id, action=action.value, case_id=claim.case_id)
+        log.info("desk link used", person=person.id, action=claim.action, case_id=claim.case_id)
 
     def _claim(self, request: Request) -> LinkClaim | Response:
         """The link's claim, or the page saying why it cannot be used."""
@@ -464,7 +488,7 @@ class Pages:
             status = 404 if err.reason == "invalid" else 410
             return self._error(request, f"link_{err.reason}", status)
         user = self._user(request)
-        if user is not None and user.id != claim.agent:  # signed in as someone else
+        if user is not None and user.id != claim.person:  # signed in as someone else
             return self._error(request, "link_not_yours", 403)
         if self.desk.accounts.link_used(claim.nonce):
             return self._error(request, "link_used", 410)
@@ -547,9 +571,11 @@ class Pages:
             reason = err if isinstance(err, CaseRequestRejected) else _first_error(err)
             return self._error(request, message=f"{texts['refused']}: {reason}", status=409)
         log.info("desk action", person=user.id, action=action.value, case_id=case_id)
-        target = {DeskAction.DECLINE: "/", DeskAction.ESCALATE: "/team"}.get(
-            action, f"/cases/{case_id}"
-        )
+        target = {
+            DeskAction.DECLINE: "/",
+            DeskAction.ESCALATE: "/team",
+            DeskAction.APPROVE: "/",  # denied, the case is no longer the approver's to see
+        }.get(action, f"/cases/{case_id}")
         return RedirectResponse(target, status_code=303)
 
     async def _send(
@@ -576,6 +602,9 @@ class Pages:
             await client.consult_answer(case_id, person, reason, answer)
         elif action is DeskAction.ESCALATE:
             await client.escalate(case_id, person, form.get("reason", "")[:2000])
+        elif action is DeskAction.APPROVE:
+            approve = form.get("decision") == "approve"
+            await client.decide_approval(case_id, person, approve, form.get("reason", "")[:2000])
 
     # ------------------------------------------------------------------ helpers
     def _user(self, request: Request) -> DeskUser | None:
@@ -624,7 +653,8 @@ class Pages:
         return view if may(user, DeskAction.VIEW, view, self._consulting(view)) else None
 
     def _rows_near(self, person: str) -> list[CaseRow]:
-        """Stored cases that may be offered or assigned to ``person`` (the rules pick)."""
+        """Stored cases that may be offered or assigned to ``person``, or wait for their
+        approval (the rules pick)."""
         with Session(self.desk.store.engine) as session:
             return list(
                 session.exec(
@@ -633,6 +663,7 @@ class Pages:
                             col(CaseRow.state) == CaseState.HANDOFF.value,
                             col(CaseRow.assigned_agent) == person,
                             col(CaseRow.level) == int(EscalationLevel.CONSULT),
+                            col(CaseRow.approver) == person,
                         ),
                         col(CaseRow.closed_at).is_(None),
                     )

@@ -1,10 +1,11 @@
 """Signed, expiring one-click links for the people a notification reaches.
 
-An offer's e-mail carries a link to accept and one to decline, each signed with the
-desk's secret (``itsdangerous``), bound to the case, the agent it was sent to and the
-action, valid for :data:`LINK_HOURS`, and usable once: the desk records each link's
-nonce when it is used. Opening a link shows what it will do; only the button on that
-page acts, so a mail scanner that fetches links changes nothing.
+An offer's e-mail carries a link to accept and one to decline; a request to approve an
+escalation to management, one to approve and one to deny (the page asks why). Each is
+signed with the desk's secret (``itsdangerous``), bound to the case, the person it was
+sent to and the action, valid for :data:`LINK_HOURS`, and usable once: the desk records
+each link's nonce when it is used. Opening a link shows what it will do; only the
+button on that page acts, so a mail scanner that fetches links changes nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +19,12 @@ from domain.models import Notification
 
 LINK_HOURS = 24
 """How long an offer's links work (the offer itself usually expires sooner)."""
-ACTIONS = ("accept", "decline")
+LINKED = {
+    ("case_offered", "agent"): ("accept", "decline"),
+    ("approval_requested", "supervisor"): ("approve", "deny"),
+}
+"""(event, recipient kind) -> the actions its links offer."""
+ACTIONS = frozenset(action for actions in LINKED.values() for action in actions)
 SALT = "baton-desk-link"
 
 
@@ -36,7 +42,8 @@ class LinkClaim:
     """What a valid link asks for."""
 
     case_id: str
-    agent: str
+    person: str
+    """Whom the link was sent to: only they may use it."""
     action: str
     nonce: str
 
@@ -51,12 +58,13 @@ class OfferLinks:
         self.max_age = int(max_age_hours * 3600)
 
     def for_notification(self, notification: Notification) -> dict[str, str] | None:
-        """The links an offer to an agent carries (``accept``, ``decline``, ``open``);
-        None for any other notification."""
-        if notification.event != "case_offered" or notification.recipient_kind != "agent":
+        """The links a notification carries (``open`` and its :data:`LINKED` actions);
+        None for a notification without any."""
+        actions = LINKED.get((notification.event, notification.recipient_kind))
+        if actions is None:
             return None
         links = {"open": f"{self.base_url}/cases/{notification.case_id}"}
-        for action in ACTIONS:
+        for action in actions:
             nonce = hashlib.sha256(f"{notification.key}/{action}".encode()).hexdigest()[:24]
             claim = [notification.case_id, notification.recipient, action, nonce]
             links[action] = f"{self.base_url}/l/{self._serializer.dumps(claim)}"
@@ -65,11 +73,11 @@ class OfferLinks:
     def read(self, token: str) -> LinkClaim:
         """The claim of a link made here and not expired; :class:`LinkError` if not."""
         try:
-            case_id, agent, action, nonce = self._serializer.loads(token, max_age=self.max_age)
+            case_id, person, action, nonce = self._serializer.loads(token, max_age=self.max_age)
         except SignatureExpired:
             raise LinkError("expired") from None
         except (BadSignature, ValueError, TypeError):
             raise LinkError("invalid") from None
         if action not in ACTIONS:
             raise LinkError("invalid")
-        return LinkClaim(str(case_id), str(agent), str(action), str(nonce))
+        return LinkClaim(str(case_id), str(person), str(action), str(nonce))

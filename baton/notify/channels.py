@@ -175,40 +175,53 @@ def webhook_payload(out: Outgoing) -> dict[str, Any]:
 
 
 BUTTONS = {
-    "en": {"accept": "Accept", "decline": "Decline", "open": "Open in the desk"},
-    "de": {"accept": "Annehmen", "decline": "Ablehnen", "open": "Im Arbeitsplatz öffnen"},
+    "en": {
+        "accept": "Accept",
+        "decline": "Decline",
+        "approve": "Approve",
+        "deny": "Deny…",
+        "open": "Open in the desk",
+    },
+    "de": {
+        "accept": "Annehmen",
+        "decline": "Ablehnen",
+        "approve": "Freigeben",
+        "deny": "Ablehnen…",
+        "open": "Im Arbeitsplatz öffnen",
+    },
 }
-"""The labels of an offer's buttons, by the notification's language."""
+"""The labels of the buttons for a notification's links, by its language."""
+SLACK_ACTIONS = frozenset({"accept", "decline"})
+"""Link actions a Slack button performs in place: the desk checks the clicking member
+against the agent's ``slack_user``. The others open their page (a supervisor's Slack
+member is not in the directory, and a denial asks why)."""
 
 
 def slack_payload(out: Outgoing) -> dict[str, Any]:
     """A Slack incoming-webhook message (mrkdwn section; ``text`` for notifications);
     an offer gets Accept and Decline buttons (handled by the desk's ``/slack/actions``,
-    which checks Slack's signature) and one that opens the case in the desk."""
+    which checks Slack's signature); other links (open, approve, deny) are buttons
+    that open their page in the desk."""
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": out.rendered.slack}}
     ]
     links = out.rendered.links
     if links:
         labels = BUTTONS.get(out.notification.language.value, BUTTONS["en"])
-        buttons: list[dict[str, Any]] = [
-            {
+        buttons: list[dict[str, Any]] = []
+        for action, url in links.items():
+            button = {
                 "type": "button",
                 "action_id": f"baton_{action}",
                 "text": {"type": "plain_text", "text": labels[action]},
-                "value": links[action].rsplit("/", 1)[1],  # the signed token
             }
-            for action in ("accept", "decline")
-        ]
+            if action in SLACK_ACTIONS:
+                button["value"] = url.rsplit("/", 1)[1]  # the signed token
+            else:
+                button["url"] = url
+            buttons.append(button)
+        buttons.sort(key=lambda b: "url" in b)  # the acting buttons first
         buttons[0]["style"] = "primary"
-        buttons.append(
-            {
-                "type": "button",
-                "action_id": "baton_open",
-                "text": {"type": "plain_text", "text": labels["open"]},
-                "url": links["open"],
-            }
-        )
         blocks.append({"type": "actions", "block_id": "baton_offer", "elements": buttons})
     return {"text": out.rendered.subject, "blocks": blocks}
 
@@ -225,11 +238,12 @@ def teams_payload(out: Outgoing) -> dict[str, Any]:
         ],
     }
     links = out.rendered.links
-    if links:  # an offer: its signed links, opened in the browser
+    if links:  # its signed links, opened in the browser
         labels = BUTTONS.get(out.notification.language.value, BUTTONS["en"])
+        actions = [a for a in links if a != "open"] + ["open"]
         card["actions"] = [
             {"type": "Action.OpenUrl", "title": labels[action], "url": links[action]}
-            for action in ("accept", "decline", "open")
+            for action in actions
         ]
     return {
         "type": "message",
