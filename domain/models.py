@@ -163,6 +163,15 @@ class ApprovalDecision(WireModel):
     reason: Annotated[str, Field(max_length=2000)] = ""
 
 
+class ReassignRequest(WireModel):
+    """Update ``reassign``: a supervisor gives the case to another agent of its tier; it is
+    offered to them (they accept as with any offer)."""
+
+    by: Identifier
+    agent_id: Identifier
+    reason: Text
+
+
 class ResolveRequest(WireModel):
     """Update ``resolve``: the case is solved (by the AI or by the human who owns it)."""
 
@@ -467,6 +476,8 @@ class CaseView(BaseModel):
     consulted: list[str] = []
     expert_input: list[ExpertInput] = []
     """Answers to the AI's consult requests, oldest first."""
+    reassign_to: str | None = None
+    """A supervisor's choice: the next routing offers the case to this agent only."""
     pending_approval: PendingApproval | None = None
     """An escalation to management waiting for approval; the case stays at its tier."""
     approvals: ApprovalTally = ApprovalTally()

@@ -42,6 +42,8 @@ class RoutingRequest(BaseModel):
     vip: bool = False
     exclude: list[str] = []
     """Agents already offered this case at this tier (declined or timed out)."""
+    only: str | None = None
+    """A supervisor's choice: this agent or nobody (the usual rules still apply)."""
     at: datetime
 
 
@@ -167,6 +169,8 @@ def route(
         ranked: list[tuple[tuple[object, ...], Agent, Team]] = []
         for team in group:
             for agent in directory.members(team.id):
+                if request.only is not None and agent.id != request.only:
+                    continue
                 load = loads.get(agent.id, AgentLoad())
                 why = _why_not(agent, team, load, request)
                 if why is None:

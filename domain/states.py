@@ -90,6 +90,8 @@ class Trigger(StrEnum):
     APPROVAL_DENIED = "approval_denied"
     APPROVAL_TIMED_OUT = "approval_timed_out"
     APPROVAL_WITHDRAWN = "approval_withdrawn"
+    REASSIGNED = "reassigned"
+    REASSIGN_FAILED = "reassign_failed"
 
 
 _AI = CaseState.AI_HANDLING
@@ -121,6 +123,10 @@ TRANSITIONS: Mapping[tuple[CaseState, Trigger], CaseState] = {
     (_HUMAN, Trigger.FIRST_RESPONSE): _HUMAN,
     (_HUMAN, Trigger.SLA_BREACHED): _HUMAN,
     (_HUMAN, Trigger.ESCALATED): _HANDOFF,
+    # A supervisor's choice of agent: offered to them (or, if they cannot, routed as usual).
+    (_HANDOFF, Trigger.REASSIGNED): _HANDOFF,
+    (_HUMAN, Trigger.REASSIGNED): _HANDOFF,
+    (_HANDOFF, Trigger.REASSIGN_FAILED): _HANDOFF,
     (_HUMAN, Trigger.RESOLVED): _FOLLOW_UP,
     (_HUMAN, Trigger.ABANDONED): _FOLLOW_UP,
     (_FOLLOW_UP, Trigger.FOLLOW_UP_REMINDED): _FOLLOW_UP,

@@ -108,6 +108,11 @@ async def _scenario(env: WorkflowEnvironment, name: str, case: CaseDriver) -> No
         await case.handle.execute_update(
             CaseWorkflow.escalate, {"by": "lead-support", "reason": "stuck"}
         )
+    elif name == "reassigned":  # a supervisor gives anna's case to clara
+        await case.say("I want to talk to a human")
+        await case.accept("anna")
+        await case.baton.reassign(case.case_id, "lead-support", "clara", "anna is ill")
+        await case.accept("clara")
     elif name in ("approval_granted", "approval_timed_out"):  # up to management, asked
         await case.say("I want to talk to a human")
         await case.accept("anna")
@@ -139,6 +144,7 @@ SCENARIOS = [
     "consult",
     "approval_granted",
     "approval_timed_out",
+    "reassigned",
 ]
 
 

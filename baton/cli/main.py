@@ -357,6 +357,19 @@ def escalate(
     _show_result(_run(lambda c: c.escalate(case_id, by, reason)), as_json)
 
 
+@case_app.command("reassign")
+def reassign(
+    case_id: str,
+    agent_id: str,
+    by: Annotated[str, typer.Option(help="The supervisor reassigning it.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the history).")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Give CASE_ID to AGENT_ID: it is offered to them (or routed as usual if they cannot
+    take it)."""
+    _show_result(_run(lambda c: c.reassign(case_id, by, agent_id, reason)), as_json)
+
+
 @case_app.command("approve")
 def approve(
     case_id: str,

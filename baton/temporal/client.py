@@ -35,6 +35,7 @@ from domain.models import (
     EscalateRequest,
     FollowUpRequest,
     IncomingMessage,
+    ReassignRequest,
     ResolveRequest,
 )
 from workflows import search_attributes as sa
@@ -165,6 +166,13 @@ class BatonClient:
         """Escalate by hand."""
         request = EscalateRequest(by=by, reason=reason)
         view: CaseView = await self._update(case_id, CaseWorkflow.escalate, request)
+        return view
+
+    async def reassign(self, case_id: str, by: str, agent_id: str, reason: str) -> CaseView:
+        """A supervisor gives the case to ``agent_id``; the answer shows whom it was
+        offered to (someone else if they cannot take it)."""
+        request = ReassignRequest(by=by, agent_id=agent_id, reason=reason)
+        view: CaseView = await self._update(case_id, CaseWorkflow.reassign, request)
         return view
 
     async def decide_approval(

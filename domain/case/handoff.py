@@ -20,6 +20,7 @@ from domain.models import (
     HandoffRecord,
     Notification,
     ReasonHit,
+    ReassignRequest,
 )
 from domain.policy import CoreReason, TierStaff
 from domain.routing import RoutingDecision, RoutingRequest
@@ -69,7 +70,7 @@ class HandoffRules(CaseBase):
         v.queue_position = None
         v.resolution_paused = timedelta(0)  # a new tier, a new clock
         v.tier, v.assigned_team = staff.tier, staff.team
-        v.assigned_agent, v.offered_to = None, None
+        v.assigned_agent, v.offered_to, v.reassign_to = None, None, None
         v.tier_since = now
         v.handoff_at = v.handoff_at or now
 
@@ -100,6 +101,31 @@ class HandoffRules(CaseBase):
         if above is not None and self._approval_needed(above, request.by):
             return self._done(self._ask_approval(above, now, cause, request.by))
         return self._done(self._raise_tier(now, cause))
+
+    def check_reassign(self, request: ReassignRequest) -> None:
+        """A case with a team goes to another agent, with a reason."""
+        v = self.view
+        self._check_text("reason", request.reason)
+        if v.state not in (CaseState.HANDOFF, CaseState.HUMAN_HANDLING):
+            raise CaseRuleViolation(
+                f"case is {v.state.value}; only a case with a team is reassigned"
+            )
+        holder = v.assigned_agent if v.state is CaseState.HUMAN_HANDLING else v.offered_to
+        if request.agent_id == holder:
+            raise CaseRuleViolation(f"case is already with {holder}")
+
+    def reassign(self, request: ReassignRequest, now: datetime) -> list[Notification]:
+        """A supervisor's choice: whoever holds the case lets go, and it is offered to
+        ``agent_id`` (if they cannot take it, routing finds the next agent as usual)."""
+        self.check_reassign(request)
+        v = self.view
+        cause = f"reassigned by {request.by} to {request.agent_id}: {request.reason}"
+        self.directory_ops.append(DirectoryOp(kind="release"))
+        v.assigned_agent, v.broadcast_to, v.reassign_to = None, [], request.agent_id
+        v.accepted_at = v.first_response_at = v.awaiting_customer_since = None
+        v.queued_since = v.queue_recheck_at = v.queue_position = None
+        self._record(Trigger.REASSIGNED, now, cause)
+        return self._done(self._offer(now))
 
     def history_request(self) -> CustomerHistoryRequest | None:
         """At the first handoff: look up the customer's earlier cases for the handoff
@@ -168,7 +194,8 @@ class HandoffRules(CaseBase):
             channel=v.channel,
             skills=skills,
             vip=v.customer.tier is CustomerTier.VIP,
-            exclude=list(v.offered_at_tier),
+            exclude=[a for a in v.offered_at_tier if a != v.reassign_to],
+            only=v.reassign_to,
             at=now,
         )
 
@@ -180,6 +207,11 @@ class HandoffRules(CaseBase):
             if decision.agent_id is not None:
                 self.directory_ops.append(DirectoryOp(kind="release", offer=offer))
             return []
+        wanted, v.reassign_to = v.reassign_to, None
+        if wanted is not None and decision.agent_id is None:
+            why = decision.passed_over.get(wanted, "not in a team that takes this case here")
+            self._record(Trigger.REASSIGN_FAILED, now, f"{wanted} cannot take it ({why})")
+            return self._done(self._offer(now))  # routed as usual
         if decision.agent_id is not None:
             return self._done(self._offer_to(decision, now))
         if v.offered_at_tier and not decision.candidates:

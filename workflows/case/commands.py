@@ -1,5 +1,6 @@
-"""What people do to a case: accept, decline, consult answers, manual escalation and its
-approval, resolution and follow-up, each validated before it is accepted into history."""
+"""What people do to a case: accept, decline, consult answers, reassignment, manual
+escalation and its approval, resolution and follow-up, each validated before it is
+accepted into history."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
         DeclineRequest,
         EscalateRequest,
         FollowUpRequest,
+        ReassignRequest,
         ResolveRequest,
     )
     from domain.routing import ClaimRequest
@@ -84,6 +86,15 @@ class HumanCommands(CaseWorkflowBase):
     @escalate.validator
     def _check_escalate(self, request: EscalateRequest) -> None:
         self._check(lambda file: file.check_escalate(request))
+
+    @workflow.update(name="reassign")
+    async def reassign(self, request: ReassignRequest) -> CaseView:
+        """A supervisor gives the case to another agent; answers once it is offered."""
+        return await self._command(lambda now: self._case.reassign(request, now))
+
+    @reassign.validator
+    def _check_reassign(self, request: ReassignRequest) -> None:
+        self._check(lambda file: file.check_reassign(request))
 
     @workflow.update(name="decide_approval")
     async def decide_approval(self, request: ApprovalDecision) -> CaseView:
