@@ -31,6 +31,8 @@ class DeskAction(StrEnum):
     CONSULT = "consult"
     APPROVE = "approve"
     """Approve or deny an escalation to management that waits for the person."""
+    REASSIGN = "reassign"
+    """Give a case to another agent."""
 
 
 class DeskUser(BaseModel):
@@ -123,7 +125,8 @@ def may(
         return owner and case.state is CaseState.HUMAN_HANDLING
     if action is DeskAction.RATE:  # the handoff they received, while the case is theirs
         return owner and case.state in (CaseState.HUMAN_HANDLING, CaseState.FOLLOW_UP)
-    if action is DeskAction.ESCALATE:  # a supervisor sends their team's open case up
+    if action in (DeskAction.ESCALATE, DeskAction.REASSIGN):  # a supervisor moves their
+        # team's open case: up a tier, or to another agent
         return case.assigned_team in user.supervises and case.state in OPEN_WITH_A_TEAM
     if action is DeskAction.FOLLOW_UP:  # owed by whoever resolved the case
         owed_by = case.follow_up.by if case.follow_up else None

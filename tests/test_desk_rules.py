@@ -114,6 +114,12 @@ HEAD = DeskUser(id="head-of-service", supervises=frozenset({"support-management"
         (LEAD_SUPPORT, DeskAction.ESCALATE, RESOLVED_BY_ANNA, False),
         (DeskUser(id="lead-x", supervises=frozenset({"x"})), DeskAction.ESCALATE, ANNAS, False),
         (ANNA, DeskAction.ESCALATE, ANNAS, False),
+        # ... or gives it to another agent; an agent cannot, nor another team's supervisor.
+        (LEAD_SUPPORT, DeskAction.REASSIGN, ANNAS, True),
+        (LEAD_SUPPORT, DeskAction.REASSIGN, OFFERED_TO_ANNA, True),
+        (LEAD_SUPPORT, DeskAction.REASSIGN, RESOLVED_BY_ANNA, False),
+        (ANNA, DeskAction.REASSIGN, ANNAS, False),
+        (DeskUser(id="lead-x", supervises=frozenset({"x"})), DeskAction.REASSIGN, ANNAS, False),
         # An escalation to management waits for the one supervisor it asks: they see the
         # case and decide; the team's own supervisor, the agent and other heads do not.
         (HEAD, DeskAction.VIEW, WAITS_FOR_HEAD, True),

@@ -63,7 +63,7 @@ from domain.desk import (
     open_consults,
 )
 from domain.detector import Detector
-from domain.directory import Presence
+from domain.directory import Agent, Presence
 from domain.handoff_rating import HandoffRating
 from domain.kpis import Dimension, KpiTargets
 from domain.models import CaseView, EscalationLevel, FollowUpRequest
@@ -85,6 +85,7 @@ CASE_ACTIONS = {
     "escalate": DeskAction.ESCALATE,
     "consult": DeskAction.CONSULT,
     "approval": DeskAction.APPROVE,
+    "reassign": DeskAction.REASSIGN,
 }
 """The forms on a case (``POST /cases/<id>/<form>``) and what each asks for."""
 LINK_ACTIONS = {
@@ -312,12 +313,22 @@ class Pages:
                 if team == user.team
             ],
             message_id=f"desk-{secrets.token_hex(8)}",  # a double submit posts once
+            colleagues=self._colleagues(view) if allowed[DeskAction.REASSIGN] else [],
         )
+
+    def _colleagues(self, view: CaseView) -> list[Agent]:
+        """Whom a supervisor may give the case to: its team's other agents."""
+        holder = view.assigned_agent or view.offered_to
+        return [
+            a
+            for a in self.desk.directory.directory().agents
+            if a.team == view.assigned_team and a.id != holder
+        ]
 
     @_signed_in
     async def act(self, request: Request, user: DeskUser) -> Response:
         """A form on a case: accept, decline, reply, resolve, follow-up, rating, escalate,
-        consult, approval."""
+        consult, approval, reassign."""
         action = CASE_ACTIONS.get(request.path_params["action"])
         if action is None:
             return self._error(request, "not_found", 404)
@@ -602,6 +613,9 @@ class Pages:
             await client.consult_answer(case_id, person, reason, answer)
         elif action is DeskAction.ESCALATE:
             await client.escalate(case_id, person, form.get("reason", "")[:2000])
+        elif action is DeskAction.REASSIGN:
+            agent, reason = form.get("agent", ""), form.get("reason", "")[:2000]
+            await client.reassign(case_id, person, agent, reason)
         elif action is DeskAction.APPROVE:
             approve = form.get("decision") == "approve"
             await client.decide_approval(case_id, person, approve, form.get("reason", "")[:2000])

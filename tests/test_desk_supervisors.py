@@ -1,11 +1,13 @@
-"""Approvals in the desk: the supervisor an escalation to management waits for sees it,
-approves or denies it with a reason on the case page or from the notification's links;
-nobody else can. Against the real dev server, worker, store and (once) Chromium."""
+"""Supervisors in the desk: a team's supervisor gives a case to another agent; the
+supervisor an escalation to management waits for sees it, approves or denies it with a
+reason on the case page or from the notification's links; nobody else can. Against
+the real dev server, worker, store and (once) Chromium."""
 
 # ruff: noqa: F811 (the tests take test_desk's ``rig`` fixture, imported by name)
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import httpx
@@ -20,6 +22,33 @@ from tests.test_web_ui import ARTIFACTS, CHROMIUM, chromium_or_skip
 
 HEAD = "head-of-service"
 """The supervisor of the customer-support path's management tier."""
+
+
+async def test_the_teams_supervisor_gives_the_case_to_another_agent(rig: Rig) -> None:
+    await rig.client.accept(rig.case_id, rig.agent)
+    async with _signed_in(rig, rig.agent) as agent:
+        page = await agent.get(f"/cases/{rig.case_id}")
+        assert 'action="/cases/' + rig.case_id + '/reassign"' not in page.text
+        answer = await agent.post(
+            f"/cases/{rig.case_id}/reassign",
+            data={"csrf": _csrf(page.text), "agent": rig.other, "reason": "mine to give"},
+        )
+        assert answer.status_code == 403
+    async with _signed_in(rig, rig.supervisor) as supervisor:
+        page = await supervisor.get(f"/cases/{rig.case_id}")
+        options = re.findall(r'<option value="([^"]+)"', page.text)
+        assert options and rig.agent not in options  # the holder is no choice
+        chosen = options[-1]
+        answer = await supervisor.post(
+            f"/cases/{rig.case_id}/reassign",
+            data={"csrf": _csrf(page.text), "agent": chosen, "reason": "on leave"},
+        )
+        assert answer.status_code == 303
+    view = await rig.view()
+    assert (view.state, view.offered_to) == (CaseState.HANDOFF, chosen)
+    assert any(
+        e.cause == f"reassigned by {rig.supervisor} to {chosen}: on leave" for e in view.history
+    )
 
 
 async def _waiting_for_head(rig: Rig) -> CaseView:
