@@ -204,4 +204,4 @@ def test_the_kpis_count_how_approvals_ended(policy: EscalationPolicy) -> None:
         figures.approvals_timed_out,
     ) == (4, 1, 1, 1)
     rows = dict(figure_rows(figures))
-    assert rows["approvals to management: asked · granted · denied · timed out"] == "4 · 1 · 1 · 1"
+    assert rows["approvals: asked · granted · denied · timed out"] == "4 · 1 · 1 · 1"

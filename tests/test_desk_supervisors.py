@@ -14,6 +14,8 @@ import httpx
 from playwright.async_api import async_playwright, expect
 
 from baton.desk.links import OfferLinks
+from baton.store.directory import DirectoryStore
+from domain.directory import Presence
 from domain.models import CaseView
 from domain.states import CaseState, Tier
 from tests.servers import example
@@ -51,6 +53,27 @@ async def test_the_teams_supervisor_gives_the_case_to_another_agent(rig: Rig) ->
     )
 
 
+async def test_the_queue_shows_a_waiting_cases_place_in_line(rig: Rig) -> None:
+    directory = DirectoryStore(rig.store.engine)
+    for agent in directory.directory().agents:
+        directory.set_presence(agent.id, Presence.AWAY)
+    view = await rig.client.decline(rig.case_id, rig.agent, "on a call")
+    assert view.offered_to is None and view.queue_position == 1
+    supervisor = next(
+        t.supervisor for t in directory.directory().teams if t.id == view.assigned_team
+    )
+    rig.desk.accounts.set_password(supervisor, PASSWORD)
+    async with _signed_in(rig, supervisor) as browser:
+        for _ in range(100):  # the queue reads the store
+            queue = await browser.get("/team")
+            if "place 1 in line" in queue.text:
+                break
+            await asyncio.sleep(0.05)
+        row = re.search(rf'<tr data-case="{rig.case_id}">.*?</tr>', queue.text, re.S)
+        assert row is not None, queue.text
+        assert "waiting for an agent · place 1 in line" in row.group(0), row.group(0)
+
+
 async def _waiting_for_head(rig: Rig) -> CaseView:
     """The rig's case taken by its agent, sent up to the specialists by hand, taken there,
     and sent up again: it waits for the head of service, on record."""
@@ -77,6 +100,13 @@ async def test_the_approver_decides_and_nobody_else_can(rig: Rig) -> None:
     specialist = waiting.assigned_agent
     assert specialist is not None
     rig.desk.accounts.set_password(specialist, PASSWORD)
+    async with _signed_in(rig, "lead-specialists") as asker:
+        for _ in range(100):
+            queue = await asker.get("/team")
+            if f"waits for {HEAD}" in queue.text:
+                break
+            await asyncio.sleep(0.05)
+        assert f"The escalation to support-management waits for {HEAD}" in queue.text
     for person in (specialist, "lead-specialists"):
         async with _signed_in(rig, person) as other:
             page = await other.get(f"/cases/{rig.case_id}")

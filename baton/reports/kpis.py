@@ -190,7 +190,7 @@ def figure_rows(figures: KeyFigures) -> list[tuple[str, str]]:
         ("escalation precision", _percent(figures.escalation_precision)),
         ("missed escalations", str(figures.missed_escalations)),
         (
-            "approvals to management: asked · granted · denied · timed out",
+            "approvals: asked · granted · denied · timed out",
             f"{figures.approvals_asked} · {figures.approvals_granted} · "
             f"{figures.approvals_denied} · {figures.approvals_timed_out}",
         ),

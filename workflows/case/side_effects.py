@@ -164,8 +164,8 @@ class CaseSideEffects(CaseWorkflowBase):
 
     def _record_due(self) -> bool:
         """The record is written at once when the case opens (the customer's other cases
-        must find it), moved to another state or level or closed, an approval asked or
-        answered (the approver's desk lists it), a message fired a
+        must find it), moved to another state, level or team or closed, an approval
+        asked or answered (the desks list cases by team and approver), a message fired a
         reason new to the record (the learning loop reads its evidence), or a settled case has
         reservation changes (an agent's load must not wait); other changes (a plain
         message) once they are older than ``limits.documentation_window`` when the case
@@ -190,15 +190,16 @@ class CaseSideEffects(CaseWorkflowBase):
 
     def _milestone(self) -> Milestone:
         view = self._case.view
-        return view.state, int(view.level), view.pending_approval is not None
+        return view.state, int(view.level), view.assigned_team, view.pending_approval is not None
 
     def _milestone_reached(self) -> bool:
         return self._case.closed or self._milestone() != self._documented_milestone
 
 
 R = TypeVar("R", CaseEvent, MessageRecord, AssessmentRecord, HandoffRecord)
-Milestone = tuple[CaseState, int, bool]
-"""What documents a case at once when it changes: state, level, an approval pending."""
+Milestone = tuple[CaseState, int, str | None, bool]
+"""What documents a case at once when it changes: state, level, team (each desk lists
+by it), an approval pending."""
 
 
 def _unsent(pending: list[R], sent: list[R]) -> list[R]:
