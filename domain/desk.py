@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from domain.directory import Directory
 from domain.models import CaseView
 from domain.policy import EscalationPolicy
-from domain.states import CaseState
+from domain.states import WITH_A_TEAM, CaseState
 
 
 class DeskAction(StrEnum):
@@ -63,10 +63,6 @@ def desk_user(person: str, directory: Directory, lead: bool = False) -> DeskUser
     )
 
 
-OPEN_WITH_A_TEAM = (CaseState.HANDOFF, CaseState.HUMAN_HANDLING)
-"""States in which a case is with a team of people."""
-
-
 def may_lead(user: DeskUser) -> bool:
     """Whether ``user`` reads the KPI report and applies learning proposals."""
     return user.lead
@@ -104,7 +100,7 @@ def may(
     approver = (  # the person the case asks, as the domain's own check does
         case.pending_approval is not None
         and case.pending_approval.supervisor == user.id
-        and case.state in OPEN_WITH_A_TEAM
+        and case.state in WITH_A_TEAM
     )
     if action is DeskAction.VIEW:
         return (
@@ -125,9 +121,9 @@ def may(
         return owner and case.state is CaseState.HUMAN_HANDLING
     if action is DeskAction.RATE:  # the handoff they received, while the case is theirs
         return owner and case.state in (CaseState.HUMAN_HANDLING, CaseState.FOLLOW_UP)
-    if action in (DeskAction.ESCALATE, DeskAction.REASSIGN):  # a supervisor moves their
-        # team's open case: up a tier, or to another agent
-        return case.assigned_team in user.supervises and case.state in OPEN_WITH_A_TEAM
+    if action in (DeskAction.ESCALATE, DeskAction.REASSIGN):
+        # A supervisor moves their team's open case: up a tier, or to another agent.
+        return case.assigned_team in user.supervises and case.state in WITH_A_TEAM
     if action is DeskAction.FOLLOW_UP:  # owed by whoever resolved the case
         owed_by = case.follow_up.by if case.follow_up else None
         return case.state is CaseState.FOLLOW_UP and user.id == owed_by and user.agent

@@ -173,3 +173,5 @@ def allows(state: CaseState, trigger: Trigger) -> bool:
 
 ACTIVE_STATES = frozenset({_AI, _HANDOFF, _HUMAN})
 """States in which the case is still being worked on (before the resolution)."""
+WITH_A_TEAM = frozenset({_HANDOFF, _HUMAN})
+"""States in which a case is with a team of people (offered, queued or taken)."""

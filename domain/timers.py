@@ -13,7 +13,7 @@ from enum import StrEnum
 from domain.calendar import BusinessCalendar, NeverOpens
 from domain.models import CaseView, Deadline
 from domain.policy import EscalationPolicy, SeverityDurations
-from domain.states import CaseState
+from domain.states import WITH_A_TEAM, CaseState
 
 
 class DeadlineName(StrEnum):
@@ -171,7 +171,7 @@ def case_deadlines(view: CaseView, policy: EscalationPolicy) -> list[Deadline]:
             Deadline(name=DeadlineName.ESCALATION_CHAIN.value, at=view.chain_wake_at, summary=label)
         )
     approval = view.pending_approval
-    if approval is not None and view.state in (CaseState.HANDOFF, CaseState.HUMAN_HANDLING):
+    if approval is not None and view.state in WITH_A_TEAM:
         label = _LABELS[DeadlineName.APPROVAL_TIMEOUT]
         out.append(
             Deadline(

@@ -9,13 +9,11 @@ from datetime import datetime
 from domain.case.base import CaseBase, CaseRuleViolation
 from domain.models import ApprovalDecision, Deadline, Notification, PendingApproval
 from domain.policy import ApprovalTimeout, TierStaff
-from domain.states import CaseState, Trigger
+from domain.states import WITH_A_TEAM, Trigger
 from domain.timers import human_duration
 
 BY_TIMER = "timer"
 """``asked_by`` of an escalation a breached SLA asked for."""
-
-_WITH_A_TEAM = (CaseState.HANDOFF, CaseState.HUMAN_HANDLING)
 
 
 class ApprovalRules(CaseBase):
@@ -71,7 +69,7 @@ class ApprovalRules(CaseBase):
         """Only the supervisor asked decides, while the escalation waits; a denial says why."""
         v = self.view
         pending = v.pending_approval
-        if pending is None or v.state not in _WITH_A_TEAM:
+        if pending is None or v.state not in WITH_A_TEAM:
             raise CaseRuleViolation("no escalation of this case waits for approval")
         if request.by != pending.supervisor:
             raise CaseRuleViolation(

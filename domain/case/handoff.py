@@ -24,7 +24,7 @@ from domain.models import (
 )
 from domain.policy import CoreReason, TierStaff
 from domain.routing import RoutingDecision, RoutingRequest
-from domain.states import ACTIVE_STATES, CaseState, EscalationLevel, Trigger
+from domain.states import ACTIVE_STATES, WITH_A_TEAM, CaseState, EscalationLevel, Trigger
 from domain.timers import human_duration
 
 
@@ -106,7 +106,7 @@ class HandoffRules(CaseBase):
         """A case with a team goes to another agent, with a reason."""
         v = self.view
         self._check_text("reason", request.reason)
-        if v.state not in (CaseState.HANDOFF, CaseState.HUMAN_HANDLING):
+        if v.state not in WITH_A_TEAM:
             raise CaseRuleViolation(
                 f"case is {v.state.value}; only a case with a team is reassigned"
             )
