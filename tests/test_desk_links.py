@@ -1,5 +1,6 @@
-"""One-click links from the offer e-mail: signed, expiring, for the agent they were sent
-to, usable once; through the real SMTP test server, dev server, worker and desk."""
+"""One-click links from the e-mails (an offer, a request for approval): signed, expiring,
+for the person they were sent to, usable once; through the real SMTP test server, dev
+server, worker and desk."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from baton.store.accounts import AccountStore
 from baton.store.cases import CaseStore
 from baton.store.directory import DirectoryStore
 from baton.temporal.client import BatonClient
-from domain.states import CaseState
+from domain.states import CaseState, Tier
 from tests.conftest import new_case, running_worker
 from tests.servers import SmtpReceiver, deliverer_for, example, free_port, serving
 from tests.test_desk import _csrf
@@ -85,6 +86,7 @@ class Offer:
     decline: str
     other: str
     """Another agent, with a desk password."""
+    smtp: SmtpReceiver
 
 
 @pytest.fixture
@@ -96,7 +98,8 @@ async def offer(
     smtp = SmtpReceiver().start()
     port = free_port()
     links = OfferLinks(SECRET, f"http://127.0.0.1:{port}")
-    to_agents = {"agent": [{"channel": "email", "to": "{id}@example.com"}]}
+    by_mail = [{"channel": "email", "to": "{id}@example.com"}]
+    to_agents = {"agent": by_mail, "supervisor": by_mail}
     deliverer = deliverer_for(store, tmp_path, smtp, links=links.for_notification, kinds=to_agents)
     try:
         async with running_worker(
@@ -121,17 +124,24 @@ async def offer(
             desk = Desk(client, store, accounts, directory, links=links)
             async with serving(create_app(desk, SECRET), port) as url:
                 yield Offer(
-                    url, client, case.case_id, agent, accept.group(1), decline.group(1), other
+                    url,
+                    client,
+                    case.case_id,
+                    agent,
+                    accept.group(1),
+                    decline.group(1),
+                    other,
+                    smtp,
                 )
     finally:
         await deliverer.close()
         smtp.stop()
 
 
-async def _mail_to(smtp: SmtpReceiver, address: str) -> Any:
+async def _mail_to(smtp: SmtpReceiver, address: str, subject: str = "") -> Any:
     for _ in range(200):
         for mail in smtp.messages:
-            if mail["To"] == address:
+            if mail["To"] == address and subject in mail["Subject"]:
                 return mail
         await asyncio.sleep(0.05)
     raise AssertionError(f"no e-mail reached {address}")
@@ -190,3 +200,30 @@ async def test_a_forged_expired_or_borrowed_link_changes_nothing(
         assert answer.status_code == status and says in answer.text
     view = await offer.client.case(offer.case_id)
     assert (view.state, view.offered_to) == (CaseState.HANDOFF, offer.agent)
+
+
+async def test_the_request_for_approval_arrives_by_mail_and_its_link_approves(
+    offer: Offer,
+) -> None:
+    client, case_id = offer.client, offer.case_id
+    await client.accept(case_id, offer.agent)
+    view = await client.escalate(case_id, "lead-support", "needs a specialist")
+    await client.accept(case_id, view.offered_to or "")
+    await client.escalate(case_id, "lead-specialists", "refund above my limit")
+    mail = await _mail_to(offer.smtp, "head-of-service@example.com", "Approve the escalation")
+    body = mail.get_content()
+    approve = re.search(r"Approve: +(\S+)", body)
+    deny = re.search(r"Deny \(with a reason\): +(\S+)", body)
+    assert approve and deny, body
+    assert "refund above my limit" in body
+    async with httpx.AsyncClient() as browser:
+        page = await browser.get(approve.group(1))
+        assert page.status_code == 200 and f"Approve the escalation of case {case_id}" in page.text
+        done = await browser.post(approve.group(1), data={"csrf": _csrf(page.text)})
+        assert done.status_code == 200 and "goes up to management" in done.text
+    view = await client.case(case_id)
+    assert (view.tier, view.assigned_team, view.pending_approval) == (
+        Tier.MANAGEMENT,
+        "support-management",
+        None,
+    )
