@@ -127,6 +127,10 @@ async def test_the_approver_decides_and_nobody_else_can(rig: Rig) -> None:
             f"/cases/{rig.case_id}/approval", data={"csrf": token, "decision": "deny"}
         )
         assert answer.status_code == 409 and "needs a reason" in answer.text
+        answer = await head.post(
+            f"/cases/{rig.case_id}/approval", data={"csrf": token, "decision": "maybe"}
+        )
+        assert answer.status_code == 409 and "approve or deny" in answer.text
         assert (await rig.view()).pending_approval is not None  # refused: nothing changed
         answer = await head.post(
             f"/cases/{rig.case_id}/approval",

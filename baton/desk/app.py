@@ -617,7 +617,9 @@ class Pages:
             agent, reason = form.get("agent", ""), form.get("reason", "")[:2000]
             await client.reassign(case_id, person, agent, reason)
         elif action is DeskAction.APPROVE:
-            approve = form.get("decision") == "approve"
+            approve = {"approve": True, "deny": False}.get(form.get("decision", ""))
+            if approve is None:
+                raise CaseRequestRejected("the decision is approve or deny")
             await client.decide_approval(case_id, person, approve, form.get("reason", "")[:2000])
 
     # ------------------------------------------------------------------ helpers
