@@ -108,6 +108,10 @@ async def _scenario(env: WorkflowEnvironment, name: str, case: CaseDriver) -> No
         await case.handle.execute_update(
             CaseWorkflow.escalate, {"by": "lead-support", "reason": "stuck"}
         )
+    elif name == "tier_raised_in_handoff":  # patch team-moves-documented: a new team, at once
+        await case.say("talk to a human")
+        await case.baton.escalate(case.case_id, "lead-support", "needs a specialist")
+        await env.sleep(timedelta(seconds=1))
     elif name == "reassigned":  # a supervisor gives anna's case to clara
         await case.say("I want to talk to a human")
         await case.accept("anna")
@@ -145,6 +149,7 @@ SCENARIOS = [
     "approval_granted",
     "approval_timed_out",
     "reassigned",
+    "tier_raised_in_handoff",
 ]
 
 

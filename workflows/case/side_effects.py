@@ -30,13 +30,24 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.case.base import CaseWorkflowBase, Command
 
+TEAM_MOVES_DOCUMENTED = "team-moves-documented"
+"""Patch (after 0.1.0): a case that moves to another team without changing state or
+level (a tier raised while it waits in HANDOFF) is documented at once, as the supervisors'
+queues list cases by team. Cases before it wait for the documentation window."""
+
 
 class CaseSideEffects(CaseWorkflowBase):
     """Publishing each change of a case (mixed into ``CaseWorkflow``)."""
 
     def _apply(self, command: Command) -> None:
         """Apply a command to the case now, then publish what changed."""
+        view = self._case.view
+        before = (view.state, view.level, view.assigned_team)
         notifications = command(workflow.now())
+        moved = before[:2] == (view.state, view.level) and before[2] != view.assigned_team
+        if moved and not self._team_moves_documented:
+            # Asked only where it matters, so other cases carry no patch marker.
+            self._team_moves_documented = workflow.patched(TEAM_MOVES_DOCUMENTED)
         self._changes += 1
         self._collect(self._case)
         self._publish(notifications)
@@ -190,16 +201,17 @@ class CaseSideEffects(CaseWorkflowBase):
 
     def _milestone(self) -> Milestone:
         view = self._case.view
-        return view.state, int(view.level), view.assigned_team, view.pending_approval is not None
+        team = view.assigned_team if self._team_moves_documented else None
+        return view.state, int(view.level), view.pending_approval is not None, team
 
     def _milestone_reached(self) -> bool:
         return self._case.closed or self._milestone() != self._documented_milestone
 
 
 R = TypeVar("R", CaseEvent, MessageRecord, AssessmentRecord, HandoffRecord)
-Milestone = tuple[CaseState, int, str | None, bool]
-"""What documents a case at once when it changes: state, level, team (each desk lists
-by it), an approval pending."""
+Milestone = tuple[CaseState, int, bool, str | None]
+"""What documents a case at once when it changes: state, level, an approval pending, and
+the team (patch ``TEAM_MOVES_DOCUMENTED``; the desks list cases by team)."""
 
 
 def _unsent(pending: list[R], sent: list[R]) -> list[R]:

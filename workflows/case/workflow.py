@@ -91,6 +91,7 @@ class CaseWorkflow(CaseMessages, HumanCommands, CaseRouting, CaseSideEffects):
         self._local_streak = 0  # local activities since the last regular one
         self._attributes_stale = False  # search attributes to upsert this workflow task
         self._documented_milestone: Milestone | None = None
+        self._team_moves_documented = False  # patch TEAM_MOVES_DOCUMENTED, asked on a move
 
     @workflow.run
     async def run(self, case: CaseInput) -> CaseView:
