@@ -246,3 +246,34 @@ async def test_version_is_the_release_in_pyproject(cli_env) -> None:
     project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
     code, out, _ = await _baton(cli_env, "--version")
     assert (code, out.strip()) == (0, f"baton {project['project']['version']}")
+
+
+async def test_reassign_and_approval_from_the_command_line(
+    dev_env, cli_env, policy, store, executor
+) -> None:
+    async with running_worker(dev_env.client, policy, store, executor) as worker:
+        env = cli_env | {"BATON_TASK_QUEUE": worker.task_queue}
+        client = BatonClient(dev_env.client, worker.task_queue)
+        case = new_case()
+        await client.start_case(case)
+        message = {"message_id": "m1", "author": "customer", "text": "talk to a human"}
+        await client.post_message(case.case_id, message)
+        await client.accept(case.case_id, "anna")
+        reassign = ["case", "reassign", case.case_id, "clara", "--by", "lead-support"]
+        code, out, err = await _baton(env, *reassign, "--reason", "anna is ill", "--json")
+        assert code == 0, err
+        assert CaseView.model_validate(json.loads(out)).offered_to == "clara"
+        await client.accept(case.case_id, "clara")
+        await client.escalate(case.case_id, "lead-support", "needs a specialist")
+        await client.accept(case.case_id, "alexander")
+        await client.escalate(case.case_id, "lead-specialists", "refund above my limit")
+
+        deny = ["case", "deny", case.case_id, "--by", "lead-specialists", "--reason", "no"]
+        code, _, err = await _baton(env, *deny)
+        assert code == 1 and "waits for head-of-service's approval" in err
+        approve = ["case", "approve", case.case_id, "--by", "head-of-service", "--json"]
+        code, out, err = await _baton(env, *approve)
+        assert code == 0, err
+        view = CaseView.model_validate(json.loads(out))
+        assert (view.assigned_team, view.pending_approval) == ("support-management", None)
+        await dev_env.client.get_workflow_handle(f"case-{case.case_id}").terminate()
