@@ -194,6 +194,16 @@ def case_replayer() -> Replayer:
     )
 
 
+async def ask_management_approval(baton: BatonClient, case_id: str, agent: str) -> CaseView:
+    """A customer-support case offered to ``agent``: taken, sent up to the specialists by
+    hand, taken there by the one offered it, and sent up again, so it waits for the
+    approval of head-of-service (the management tier's supervisor)."""
+    await baton.accept(case_id, agent)
+    view = await baton.escalate(case_id, "lead-support", "needs a specialist")
+    await baton.accept(case_id, view.offered_to or "")
+    return await baton.escalate(case_id, "lead-specialists", "refund above my limit")
+
+
 def new_case(**overrides: Any) -> CaseInput:
     """A valid case with a unique id."""
     payload: dict[str, Any] = {

@@ -12,7 +12,7 @@ from baton.store.cases import CaseStore
 from baton.temporal.client import CaseRequestRejected
 from domain.policy import EscalationPolicy
 from domain.states import CaseState, Tier
-from tests.conftest import CaseDriver, case_on
+from tests.conftest import CaseDriver, ask_management_approval, case_on
 
 
 @pytest.fixture
@@ -23,10 +23,7 @@ def on(time_env: WorkflowEnvironment, policy, store, executor):
 async def _at_specialist_asking(case: CaseDriver) -> None:
     """Handed over, taken by anna, up to alexander (specialists), then asked to go up."""
     await case.say("I want to talk to a human")
-    await case.accept("anna")
-    await case.baton.escalate(case.case_id, "lead-support", "needs a specialist")
-    await case.accept("alexander")
-    view = await case.baton.escalate(case.case_id, "lead-specialists", "refund above my limit")
+    view = await ask_management_approval(case.baton, case.case_id, "anna")
     assert (view.tier, view.assigned_agent) == (Tier.SPECIALIST, "alexander")
     assert view.pending_approval is not None
     assert view.pending_approval.supervisor == "head-of-service"

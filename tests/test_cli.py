@@ -13,7 +13,7 @@ from baton.temporal.client import BatonClient
 from domain.directory import Presence
 from domain.models import Assessment, CaseView
 from domain.states import CaseState
-from tests.conftest import new_case, running_worker
+from tests.conftest import ask_management_approval, new_case, running_worker
 from tests.test_lifecycle_dev_server import _eventually, _has
 
 BATON = shutil.which("baton", path=str(Path(sys.executable).parent)) or "baton"
@@ -263,10 +263,7 @@ async def test_reassign_and_approval_from_the_command_line(
         code, out, err = await _baton(env, *reassign, "--reason", "anna is ill", "--json")
         assert code == 0, err
         assert CaseView.model_validate(json.loads(out)).offered_to == "clara"
-        await client.accept(case.case_id, "clara")
-        await client.escalate(case.case_id, "lead-support", "needs a specialist")
-        await client.accept(case.case_id, "alexander")
-        await client.escalate(case.case_id, "lead-specialists", "refund above my limit")
+        await ask_management_approval(client, case.case_id, "clara")
 
         deny = ["case", "deny", case.case_id, "--by", "lead-specialists", "--reason", "no"]
         code, _, err = await _baton(env, *deny)

@@ -115,6 +115,14 @@ async def _signed_in(
         yield browser
 
 
+async def sign_in_page(page: Any, url: str, person: str) -> None:
+    """Sign ``person`` in on a Playwright ``page`` through the English sign-in form."""
+    await page.goto(f"{url}/login")
+    await page.get_by_label("Your id").fill(person)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+
+
 async def test_a_wrong_password_signs_nobody_in(rig: Rig) -> None:
     async with httpx.AsyncClient(base_url=rig.url) as browser:
         form = await browser.get("/login")
@@ -371,10 +379,7 @@ async def test_in_a_browser_the_supervisors_queue_follows_the_case(rig: Rig) -> 
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
             page = await browser.new_page()
-            await page.goto(f"{rig.url}/login")
-            await page.get_by_label("Your id").fill(rig.supervisor)
-            await page.get_by_label("Password").fill(PASSWORD)
-            await page.get_by_role("button", name="Sign in").click()
+            await sign_in_page(page, rig.url, rig.supervisor)
             await page.get_by_role("link", name="Your teams").click()
             row = page.locator(f'[data-case="{rig.case_id}"]')
             await expect(row).to_contain_text("HANDOFF")

@@ -23,7 +23,7 @@ from baton.store.cases import CaseStore
 from baton.store.directory import DirectoryStore
 from baton.temporal.client import BatonClient
 from domain.states import CaseState, Tier
-from tests.conftest import new_case, running_worker
+from tests.conftest import ask_management_approval, new_case, running_worker
 from tests.servers import SmtpReceiver, deliverer_for, example, free_port, serving
 from tests.test_desk import _csrf
 
@@ -206,10 +206,7 @@ async def test_the_request_for_approval_arrives_by_mail_and_its_link_approves(
     offer: Offer,
 ) -> None:
     client, case_id = offer.client, offer.case_id
-    await client.accept(case_id, offer.agent)
-    view = await client.escalate(case_id, "lead-support", "needs a specialist")
-    await client.accept(case_id, view.offered_to or "")
-    await client.escalate(case_id, "lead-specialists", "refund above my limit")
+    await ask_management_approval(client, case_id, offer.agent)
     mail = await _mail_to(offer.smtp, "head-of-service@example.com", "Approve the escalation")
     body = mail.get_content()
     approve = re.search(r"Approve: +(\S+)", body)

@@ -18,8 +18,9 @@ from baton.store.directory import DirectoryStore
 from domain.directory import Presence
 from domain.models import CaseView
 from domain.states import CaseState, Tier
+from tests.conftest import ask_management_approval
 from tests.servers import example
-from tests.test_desk import PASSWORD, Rig, _csrf, _signed_in, rig  # noqa: F401
+from tests.test_desk import PASSWORD, Rig, _csrf, _signed_in, rig, sign_in_page  # noqa: F401
 from tests.test_web_ui import ARTIFACTS, CHROMIUM, chromium_or_skip
 
 HEAD = "head-of-service"
@@ -77,18 +78,12 @@ async def test_the_queue_shows_a_waiting_cases_place_in_line(rig: Rig) -> None:
 async def _waiting_for_head(rig: Rig) -> CaseView:
     """The rig's case taken by its agent, sent up to the specialists by hand, taken there,
     and sent up again: it waits for the head of service, on record."""
-    client, case_id = rig.client, rig.case_id
-    await client.accept(case_id, rig.agent)
-    view = await client.escalate(case_id, rig.supervisor, "needs a specialist")
-    specialist = view.offered_to
-    assert view.tier is Tier.SPECIALIST and specialist is not None
-    await client.accept(case_id, specialist)
-    view = await client.escalate(case_id, "lead-specialists", "refund above my limit")
+    view = await ask_management_approval(rig.client, rig.case_id, rig.agent)
     assert view.pending_approval is not None and view.pending_approval.supervisor == HEAD
     rig.desk.accounts.set_password(HEAD, PASSWORD)
     rig.desk.accounts.set_password("lead-specialists", PASSWORD)
     for _ in range(200):  # the approver's inbox reads the store
-        row = rig.store.case(case_id)
+        row = rig.store.case(rig.case_id)
         if row is not None and row.approver == HEAD:
             return view
         await asyncio.sleep(0.05)
@@ -187,10 +182,7 @@ async def test_in_a_browser_a_supervisor_approves_a_management_escalation(rig: R
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
             page = await browser.new_page(locale="en-GB")
-            await page.goto(f"{rig.url}/login")
-            await page.get_by_label("Your id").fill(HEAD)
-            await page.get_by_label("Password").fill(PASSWORD)
-            await page.get_by_role("button", name="Sign in").click()
+            await sign_in_page(page, rig.url, HEAD)
             waiting = page.get_by_role("region", name="Escalations waiting for your approval")
             await expect(waiting).to_contain_text("refund above my limit")
             await page.screenshot(path=str(ARTIFACTS / "desk-approvals.png"))

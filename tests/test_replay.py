@@ -23,7 +23,14 @@ from baton.store.cases import CaseStore
 from domain.case import CaseFile
 from domain.models import CaseRecordBatch, ResolveRequest
 from domain.policy import EscalationPolicy
-from tests.conftest import CaseDriver, case_on, case_replayer, new_case, start_time_skipping
+from tests.conftest import (
+    CaseDriver,
+    ask_management_approval,
+    case_on,
+    case_replayer,
+    new_case,
+    start_time_skipping,
+)
 from tests.servers import TEMPLATES
 from workflows.case import CaseWorkflow
 
@@ -119,10 +126,7 @@ async def _scenario(env: WorkflowEnvironment, name: str, case: CaseDriver) -> No
         await case.accept("clara")
     elif name in ("approval_granted", "approval_timed_out"):  # up to management, asked
         await case.say("I want to talk to a human")
-        await case.accept("anna")
-        await case.baton.escalate(case.case_id, "lead-support", "needs a specialist")
-        await case.accept("alexander")
-        await case.baton.escalate(case.case_id, "lead-specialists", "refund above my limit")
+        await ask_management_approval(case.baton, case.case_id, "anna")
         if name == "approval_granted":
             await case.baton.decide_approval(case.case_id, "head-of-service", True, "ok")
         else:
