@@ -263,15 +263,21 @@ class BatonClient:
 
     async def case(self, case_id: str) -> CaseView:
         """The whole case view (query ``state``)."""
-        for attempt in range(20):
+        for attempt in range(QUERY_ATTEMPTS):
+            last = attempt == QUERY_ATTEMPTS - 1
             try:
                 view: CaseView = await self._call(self._handle(case_id).query(CaseWorkflow.state))
                 return view
             except CaseRequestRejected as err:
                 # A case answers queries once its first workflow task has opened it.
-                if "still opening" not in str(err) or attempt == 19:
+                if "still opening" not in str(err) or last:
                     raise
-                await asyncio.sleep(0.1)
+            except RPCError as err:
+                # A query sent to a worker that just died is cancelled with it; a query
+                # changes nothing, so asking again reaches a live worker.
+                if err.status is not RPCStatusCode.CANCELLED or last:
+                    raise
+            await asyncio.sleep(0.1)
         raise AssertionError("unreachable")
 
     async def _update(self, case_id: str, update: Any, arg: Any) -> Any:
@@ -300,6 +306,7 @@ class BatonClient:
 
 
 UPDATE_ATTEMPTS = 6
+QUERY_ATTEMPTS = 20
 
 
 def _not_ready(err: RPCError) -> bool:
