@@ -2,10 +2,11 @@
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
-from baton.store.cases import CaseStore
+from baton.store.cases import CaseStore, DeliveryRow
 from domain.models import CaseRecordBatch, Notification
 from domain.states import CaseState
 from tests.conftest import case_on
@@ -87,12 +88,12 @@ def test_older_revision_never_overwrites_newer(any_store: CaseStore, policy) -> 
     assert row is not None and row.state == "HANDOFF" and row.revision == newer.revision
 
 
-def test_outbox_keeps_each_key_once(any_store: CaseStore) -> None:
-    note = Notification(
-        key=f"C-1/{uuid.uuid4()}/case_offered/anna",
+def _note(recipient: str = "anna") -> Notification:
+    return Notification(
+        key=f"C-1/{uuid.uuid4()}/case_offered/{recipient}",
         case_id="C-1",
         event="case_offered",
-        recipient="anna",
+        recipient=recipient,
         recipient_kind="agent",
         channel="default",
         language="de",
@@ -100,6 +101,28 @@ def test_outbox_keeps_each_key_once(any_store: CaseStore) -> None:
         body="Fall angeboten",
         context={"umlaut": "Zahlung doppelt abgebucht – ärgerlich"},
     )
+
+
+def _delivery(note: Notification, channel: str, status: str) -> DeliveryRow:
+    now = datetime.now(UTC)
+    return DeliveryRow(
+        key=f"{note.key}/{channel}",
+        notification_key=note.key,
+        case_id=note.case_id,
+        event=note.event,
+        recipient=note.recipient,
+        recipient_kind=note.recipient_kind,
+        channel=channel,
+        address="anna@example.org",
+        status=status,
+        attempts=1,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def test_outbox_keeps_each_key_once(any_store: CaseStore) -> None:
+    note = _note()
     assert any_store.add_notification(note) is True
     assert any_store.add_notification(note) is False
     [row] = [r for r in any_store.outbox("C-1") if r.key == note.key]
@@ -141,3 +164,25 @@ async def test_a_full_case_is_on_record(time_env, policy, any_store: CaseStore, 
     # The shipped channels are not connected in tests: every delivery is on record as skipped.
     assert deliveries and {d.status for d in deliveries} == {"skipped"}
     assert {d.notification_key for d in deliveries} == {n.key for n in notifications}
+
+
+def test_deliveries_written_together_keep_final_statuses(any_store: CaseStore) -> None:
+    ben, cleo = _note("ben"), _note("cleo")
+    any_store.add_notifications([ben, cleo, ben])
+    assert {r.key for r in any_store.outbox("C-1")} >= {ben.key, cleo.key}
+    any_store.record_deliveries(
+        [
+            _delivery(ben, "email", "skipped"),
+            _delivery(ben, "slack", "sent"),
+            _delivery(cleo, "email", "pending"),
+        ]
+    )
+    # A later attempt changes only what is not final yet.
+    any_store.record_deliveries(
+        [_delivery(ben, "email", "pending"), _delivery(cleo, "email", "failed")]
+    )
+    stored = {r.key: r.status for r in any_store.deliveries("C-1")}
+    assert stored[f"{ben.key}/email"] == "skipped"
+    assert stored[f"{cleo.key}/email"] == "failed"
+    outbox = {r.key: r.status for r in any_store.outbox("C-1")}
+    assert outbox[ben.key] == "partly_sent" and outbox[cleo.key] == "failed"

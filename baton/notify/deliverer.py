@@ -37,6 +37,8 @@ class _Result:
     delivery: PlannedDelivery
     status: DeliveryStatus
     error: str = ""
+    unrecorded: DeliveryRow | None = None
+    """An outcome decided without sending, left for the batch's one write."""
 
 
 class Deliverer:
@@ -64,6 +66,12 @@ class Deliverer:
         planned = [(n, d) for n in notifications for d in plan_deliveries(n, self.config, contacts)]
         known = await asyncio.to_thread(self.store.deliveries_by_key, [d.key for _, d in planned])
         results = await asyncio.gather(*(self._deliver(n, d, known.get(d.key)) for n, d in planned))
+        # A send was written as it happened; what was decided without sending (a channel
+        # not connected, no address, a template error) is written here in one go.
+        decided = [r.unrecorded for r in results if r.unrecorded is not None]
+        await asyncio.to_thread(self.store.record_deliveries, decided)
+        for row in decided:
+            _log_delivery(row)
         pending = [r for r in results if r.status is DeliveryStatus.PENDING]
         if pending:
             raise DeliveriesPending("; ".join(f"{r.delivery.key}: {r.error}" for r in pending))
@@ -98,11 +106,11 @@ class Deliverer:
         problem = self._unsendable(d)
         if problem is not None:
             status, error = problem
-            return await self._record(n, d, status, attempts, error)
+            return _decided(d, _row(n, d, status, attempts, error))
         try:
             rendered = self.templates.render(n)
         except TemplateError as err:
-            return await self._record(n, d, DeliveryStatus.FAILED, attempts, f"template: {err}")
+            return _decided(d, _row(n, d, DeliveryStatus.FAILED, attempts, f"template: {err}"))
         try:
             await self._send(n, d, rendered)
         except DeliveryError as err:
@@ -141,34 +149,54 @@ class Deliverer:
         error: str,
         rendered: Rendered | None = None,
     ) -> _Result:
-        now = datetime.now(UTC)
-        row = DeliveryRow(
-            key=d.key,
-            notification_key=d.notification_key,
-            case_id=n.case_id,
-            event=n.event,
-            recipient=d.recipient,
-            recipient_kind=d.recipient_kind,
-            channel=d.channel,
-            address=d.to,
-            status=status.value,
-            attempts=attempts,
-            last_error=error or None,
-            subject=rendered.subject if rendered else "",
-            body=rendered.text if rendered else "",
-            created_at=now,
-            updated_at=now,
-            sent_at=now if status is DeliveryStatus.SENT else None,
-        )
+        """Write a send's outcome at once: a crash after it must not send it again."""
+        row = _row(n, d, status, attempts, error, rendered)
         await asyncio.to_thread(self.store.record_delivery, row)
-        log.info(
-            "notification delivery",
-            case_id=n.case_id,
-            notification_event=n.event,
-            recipient_kind=d.recipient_kind,
-            channel=d.channel,
-            status=status.value,
-            attempt=attempts,
-            error=error or None,
-        )
+        _log_delivery(row)
         return _Result(d, status, error)
+
+
+def _row(
+    n: Notification,
+    d: PlannedDelivery,
+    status: DeliveryStatus,
+    attempts: int,
+    error: str,
+    rendered: Rendered | None = None,
+) -> DeliveryRow:
+    now = datetime.now(UTC)
+    return DeliveryRow(
+        key=d.key,
+        notification_key=d.notification_key,
+        case_id=n.case_id,
+        event=n.event,
+        recipient=d.recipient,
+        recipient_kind=d.recipient_kind,
+        channel=d.channel,
+        address=d.to,
+        status=status.value,
+        attempts=attempts,
+        last_error=error or None,
+        subject=rendered.subject if rendered else "",
+        body=rendered.text if rendered else "",
+        created_at=now,
+        updated_at=now,
+        sent_at=now if status is DeliveryStatus.SENT else None,
+    )
+
+
+def _decided(d: PlannedDelivery, row: DeliveryRow) -> _Result:
+    return _Result(d, DeliveryStatus(row.status), row.last_error or "", unrecorded=row)
+
+
+def _log_delivery(row: DeliveryRow) -> None:
+    log.info(
+        "notification delivery",
+        case_id=row.case_id,
+        notification_event=row.event,
+        recipient_kind=row.recipient_kind,
+        channel=row.channel,
+        status=row.status,
+        attempt=row.attempts,
+        error=row.last_error,
+    )

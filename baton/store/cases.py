@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Column, Engine, Text, delete, event, update
+from sqlalchemy import Column, Engine, Text, and_, delete, event, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
@@ -200,6 +200,25 @@ class DeliveryRow(SQLModel, table=True):
 R = TypeVar("R", CaseEventRow, MessageRow, AssessmentRow, HandoffRow)
 
 FINAL_STATUSES = frozenset({"sent", "failed", "skipped"})
+DELIVERY_CHANGES = (
+    "key",
+    "status",
+    "attempts",
+    "last_error",
+    "subject",
+    "body",
+    "updated_at",
+    "sent_at",
+)
+"""What a newer attempt at a delivery changes (``key`` names it)."""
+
+
+def _outbox_values(notification: Notification) -> dict[str, Any]:
+    return notification.model_dump(mode="json", exclude={"context", "case"}) | {
+        "context_json": json.dumps(notification.context, ensure_ascii=False),
+        "status": "pending",
+        "created_at": datetime.now(UTC),
+    }
 
 
 def _roll_up(session: Session, notification_key: str) -> None:
@@ -287,9 +306,25 @@ class CaseStore:
         """Open the store at ``url`` and bring its schema to the newest revision."""
         self.engine = make_engine(url)
         migrate(self.engine)
+        self._statements: dict[tuple[str, ...], Any] = {}
 
     def _insert(self) -> Any:
         return postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+
+    def _upsert(self, table: Any, key: str, columns: tuple[str, ...], where: Any) -> Any:
+        """``table``'s insert-or-update on ``key`` of ``columns``, taking its values at
+        execution; built once per store, as building one costs more than running it."""
+        cache_key = (table.name, *columns)
+        stmt = self._statements.get(cache_key)
+        if stmt is None:
+            insert = self._insert()(table)
+            stmt = insert.on_conflict_do_update(
+                index_elements=[key],
+                set_={c: insert.excluded[c] for c in columns if c != key},
+                where=where(table, insert.excluded),
+            )
+            self._statements[cache_key] = stmt
+        return stmt
 
     def write_case(self, batch: CaseRecordBatch) -> None:
         """Upsert the case row (only if newer) and insert new events and messages once."""
@@ -315,12 +350,11 @@ class CaseStore:
             **_report_columns(v),
         }
         insert = self._insert()
-        table = CaseRow.__table__  # type: ignore[attr-defined]
-        upsert = insert(table).values(row)
-        upsert = upsert.on_conflict_do_update(
-            index_elements=["case_id"],
-            set_={k: upsert.excluded[k] for k in row if k != "case_id"},
-            where=table.c.revision < upsert.excluded.revision,
+        upsert = self._upsert(
+            CaseRow.__table__,  # type: ignore[attr-defined]
+            "case_id",
+            tuple(row),
+            lambda table, new: table.c.revision < new.revision,
         )
         events = [
             e.model_dump(mode="json") | {"case_id": v.case_id, "at": e.at, "reason": e.reason}
@@ -343,7 +377,7 @@ class CaseStore:
             for h in batch.handoffs
         ]
         with Session(self.engine) as session, session.begin():
-            session.execute(upsert)
+            session.execute(upsert, row)
             # One executemany per table: a batch can hold many messages after a burst.
             tables = (
                 (CaseEventRow, events),
@@ -357,9 +391,13 @@ class CaseStore:
                     session.execute(stmt, rows)
 
     def add_notifications(self, notifications: list[Notification]) -> None:
-        """Store each notification once (by key), for the record."""
-        for notification in notifications:
-            self.add_notification(notification)
+        """Store each notification once (by key), for the record, in one transaction."""
+        if not notifications:
+            return
+        table = OutboxRow.__table__  # type: ignore[attr-defined]
+        stmt = self._insert()(table).on_conflict_do_nothing()
+        with Session(self.engine) as session, session.begin():
+            session.execute(stmt, [_outbox_values(n) for n in notifications])
 
     def deliveries_by_key(self, keys: list[str]) -> dict[str, DeliveryRow]:
         """The stored deliveries among ``keys``."""
@@ -371,19 +409,23 @@ class CaseStore:
 
     def record_delivery(self, row: DeliveryRow) -> None:
         """Insert or update one delivery; a final status (sent, failed, skipped) stays."""
-        values = row.model_dump()
-        insert = self._insert()
-        table = DeliveryRow.__table__  # type: ignore[attr-defined]
-        stmt = insert(table).values(values)
-        changing = ("status", "attempts", "last_error", "subject", "body", "updated_at", "sent_at")
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["key"],
-            set_={k: stmt.excluded[k] for k in changing},
-            where=table.c.status.not_in(FINAL_STATUSES),
+        self.record_deliveries([row])
+
+    def record_deliveries(self, rows: list[DeliveryRow]) -> None:
+        """:meth:`record_delivery` for each of ``rows``, in one transaction."""
+        if not rows:
+            return
+        stmt = self._upsert(
+            DeliveryRow.__table__,  # type: ignore[attr-defined]
+            "key",
+            DELIVERY_CHANGES,
+            # Plain comparisons: an IN list cannot be bound once for many rows.
+            lambda table, _new: and_(*(table.c.status != s for s in sorted(FINAL_STATUSES))),
         )
         with Session(self.engine) as session, session.begin():
-            session.execute(stmt)
-            _roll_up(session, row.notification_key)
+            session.execute(stmt, [r.model_dump() for r in rows])
+            for notification_key in dict.fromkeys(r.notification_key for r in rows):
+                _roll_up(session, notification_key)
 
     def deliveries(self, case_id: str | None = None) -> list[DeliveryRow]:
         """Stored deliveries, optionally of one case, oldest first."""
@@ -395,12 +437,8 @@ class CaseStore:
 
     def add_notification(self, notification: Notification) -> bool:
         """Store ``notification`` once; False if its key was already there."""
-        values = notification.model_dump(mode="json", exclude={"context", "case"}) | {
-            "context_json": json.dumps(notification.context, ensure_ascii=False),
-            "status": "pending",
-            "created_at": datetime.now(UTC),
-        }
         table = OutboxRow.__table__  # type: ignore[attr-defined]
+        values = _outbox_values(notification)
         stmt = self._insert()(table).values(values).on_conflict_do_nothing().returning(table.c.key)
         with Session(self.engine) as session, session.begin():
             return session.execute(stmt).first() is not None
