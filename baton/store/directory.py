@@ -139,12 +139,7 @@ class DirectoryStore:
     def directory(self) -> Directory:
         """The directory as stored now."""
         with Session(self.engine) as session:
-            teams = [Team.model_validate_json(r.team_json) for r in session.exec(select(TeamRow))]
-            agents = [
-                _agent(r)
-                for r in session.exec(select(AgentRow).order_by(AgentRow.id))  # type: ignore[arg-type]
-            ]
-        return Directory(teams=sorted(teams, key=lambda t: t.id), agents=agents)
+            return _snapshot(session)[0]
 
     def team_contacts(self) -> dict[str, str]:
         """Each team's contact for notifications, by team id."""
@@ -200,10 +195,7 @@ class DirectoryStore:
     def loads(self) -> dict[str, AgentLoad]:
         """Every agent's active cases and idle time."""
         with Session(self.engine) as session:
-            return {
-                r.id: AgentLoad(active_cases=r.active_cases, idle_since=r.idle_since)
-                for r in session.exec(select(AgentRow))
-            }
+            return _snapshot(session)[1]
 
     def reserve(
         self, request: RoutingRequest, offer: int, strategy: RoutingStrategy, vip_first: bool
@@ -222,7 +214,8 @@ class DirectoryStore:
                         candidates=[existing.agent_id],
                         passed_over={},
                     )
-                decision = route(self.directory(), self.loads(), request, strategy, vip_first)
+                directory, loads = _snapshot(session)
+                decision = route(directory, loads, request, strategy, vip_first)
                 if decision.agent_id is None:
                     position = self._enqueue(session, request)
                     return decision.model_copy(update={"queue_position": position})
@@ -425,6 +418,15 @@ def _agent_row(agent: Agent, active: int, idle_since: datetime | None) -> AgentR
         idle_since=idle_since,
         agent_json=agent.model_dump_json(),
     )
+
+
+def _snapshot(session: Session) -> tuple[Directory, dict[str, AgentLoad]]:
+    """The directory and every agent's load, read together in ``session``."""
+    teams = [Team.model_validate_json(r.team_json) for r in session.exec(select(TeamRow))]
+    rows = list(session.exec(select(AgentRow).order_by(AgentRow.id)))  # type: ignore[arg-type]
+    directory = Directory(teams=sorted(teams, key=lambda t: t.id), agents=[_agent(r) for r in rows])
+    loads = {r.id: AgentLoad(active_cases=r.active_cases, idle_since=r.idle_since) for r in rows}
+    return directory, loads
 
 
 def _agent(row: AgentRow) -> Agent:
