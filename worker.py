@@ -9,16 +9,13 @@ server cleanly; a server that exits under a running worker stops it (exit code 1
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
-import py_compile
 import signal
 import socket
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from pathlib import Path
 
 import structlog
 import uvicorn
@@ -49,7 +46,7 @@ from baton.store.directory import DirectoryStore, read_directory
 from baton.temporal.client import BatonClient
 from baton.temporal.embedded import EmbeddedServerError, lock_data_dir, start_server
 from baton.temporal.log_context import CaseLogContext
-from baton.temporal.sandbox import workflow_runner
+from baton.temporal.sandbox import serve_workflow_code, workflow_runner
 from baton.temporal.schedules import ensure_learning_schedule, ensure_retention_schedule
 from baton.temporal.server import connect, metrics_runtime
 from baton.temporal.slots import WorkerSlots
@@ -100,7 +97,7 @@ def create_worker(
     retention = RetentionActivities(store)
     learning = LearningActivities(store, active)
     workflows = [CaseWorkflow, RetentionWorkflow, LearningWorkflow]
-    compile_workflow_modules(workflows)
+    serve_workflow_code(workflows)
     return Worker(
         client,
         task_queue=task_queue,
@@ -126,35 +123,6 @@ def create_worker(
         interceptors=[CaseLogContext()],
         workflow_runner=workflow_runner(client.data_converter),
     )
-
-
-def compile_workflow_modules(workflows: list[type]) -> list[Path]:
-    """Write the bytecode of each workflow's module where Python looks for it; the paths
-    written.
-
-    The sandbox loads a workflow's module afresh for every case it starts or replays.
-    Without bytecode on disk (``PYTHONDONTWRITEBYTECODE``, as in many container images)
-    that means compiling the source every time: 4-5 ms of CPU per case for
-    ``workflows/case/`` (docs/benchmarks.md). A module whose folder is not writable is
-    left as it is: slower, not wrong.
-    """
-    written = []
-    for source in _workflow_sources(workflows):
-        try:
-            written.append(Path(py_compile.compile(source, doraise=True)))
-        except (OSError, py_compile.PyCompileError) as err:
-            log.warning("workflow bytecode not written", module=source, error=str(err))
-    return written
-
-
-def _workflow_sources(workflows: list[type]) -> list[str]:
-    """The files the sandbox loads for ``workflows``: each class's module and those of
-    its bases and their packages, where they are Baton's own (``workflows/``)."""
-    classes = {cls for wf in workflows for cls in wf.__mro__}
-    modules = {cls.__module__ for cls in classes if cls.__module__.startswith("workflows.")}
-    packages = {m.rsplit(".", i)[0] for m in modules for i in range(1, m.count(".") + 1)}
-    sources = {inspect.getsourcefile(sys.modules[m]) for m in modules | packages}
-    return sorted(s for s in sources if s is not None)
 
 
 @dataclass(frozen=True)

@@ -40,11 +40,12 @@ from baton.store.cases import CaseStore
 from baton.store.directory import DirectoryStore
 from baton.temporal.client import BatonClient
 from baton.temporal.history import local_activities, regular_activities
+from baton.temporal.sandbox import serve_workflow_code
 from baton.temporal.server import dev_server_args, installed_binary
 from baton.temporal.slots import WorkerSlots
 from domain.directory import directory_from_policy
 from domain.models import CaseInput
-from worker import compile_workflow_modules, create_worker
+from worker import create_worker
 from workflows import search_attributes
 from workflows.case import workflow_id_for
 
@@ -184,7 +185,7 @@ async def _measure(
     replies: str,
 ) -> dict[str, object]:
     queue = f"bench-{uuid.uuid4()}"
-    compile_workflow_modules([BareWorkflow, WireFloorWorkflow])  # as the engine's own
+    serve_workflow_code([BareWorkflow, WireFloorWorkflow])  # as the engine's own
     bare = Worker(
         client,
         task_queue=f"{queue}-bare",

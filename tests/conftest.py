@@ -26,7 +26,7 @@ from baton.settings import DEFAULT_CONFIG, load_policy
 from baton.store.cases import CaseStore
 from baton.store.directory import DirectoryStore
 from baton.temporal.client import BatonClient
-from baton.temporal.sandbox import workflow_runner
+from baton.temporal.sandbox import serve_workflow_code, workflow_runner
 from baton.temporal.server import dev_server_args, installed_binary, register_search_attributes
 from baton.temporal.slots import WorkerSlots
 from domain.detector import Detector
@@ -186,7 +186,8 @@ async def running_worker(
 
 def case_replayer() -> Replayer:
     """A replayer for case histories, with the converter and sandbox runner the worker
-    runs cases with."""
+    runs cases with, its modules served as the worker serves them."""
+    serve_workflow_code([CaseWorkflow])
     return Replayer(
         workflows=[CaseWorkflow],
         data_converter=pydantic_data_converter,
