@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,22 @@ def _cpu_model() -> str:
         return platform.processor()
     names = (line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
     return next(names, platform.processor())
+
+
+def cpu_seconds() -> tuple[float, float]:
+    """CPU seconds (user and system) used so far by this process (worker and clients) and
+    by its running child processes (the embedded Temporal server); Linux only."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    ticks = os.sysconf("SC_CLK_TCK")
+    children = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it ended meanwhile
+        if int(fields[1]) == os.getpid():  # its parent; utime and stime follow
+            children += (int(fields[11]) + int(fields[12])) / ticks
+    return usage.ru_utime + usage.ru_stime, children
 
 
 def machine() -> dict[str, Any]:

@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bare import BareWorkflow, WireFloorWorkflow, echo
-from figures import save
+from figures import cpu_seconds, save
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -52,15 +52,26 @@ from workflows.case import workflow_id_for
 
 async def _in_parallel(n: int, concurrency: int, one: Callable[[int], Awaitable[None]]) -> float:
     """Run ``one(i)`` for i < n, ``concurrency`` at a time; returns items per second."""
+    return (await _measured(n, concurrency, one))[0]
+
+
+async def _measured(
+    n: int, concurrency: int, one: Callable[[int], Awaitable[None]]
+) -> tuple[float, float, float]:
+    """:func:`_in_parallel`'s rate, and the milliseconds of CPU each item cost this
+    process (worker and clients) and the server."""
     gate = asyncio.Semaphore(concurrency)
 
     async def guarded(i: int) -> None:
         async with gate:
             await one(i)
 
+    own0, server0 = cpu_seconds()
     t0 = time.perf_counter()
     await asyncio.gather(*(guarded(i) for i in range(n)))
-    return n / (time.perf_counter() - t0)
+    rate = n / (time.perf_counter() - t0)
+    own1, server1 = cpu_seconds()
+    return rate, 1000 * (own1 - own0) / n, 1000 * (server1 - server0) / n
 
 
 async def _standard_case(
@@ -215,8 +226,10 @@ async def _measure(
         await _in_parallel(concurrency, concurrency, bare_run)  # warm up both
         await _in_parallel(2, 2, case_run)
         bare_per_s = await _in_parallel(cases * 4, concurrency, bare_run)
-        floor_per_s = await _in_parallel(cases * 2, concurrency, floor_run)
-        cases_per_s = await _in_parallel(cases, concurrency, case_run)
+        floor_per_s, floor_own_ms, floor_server_ms = await _measured(
+            cases * 2, concurrency, floor_run
+        )
+        cases_per_s, case_own_ms, case_server_ms = await _measured(cases, concurrency, case_run)
         history = await client.get_workflow_handle(workflow_id_for(case_ids[-1])).fetch_history()
         floor = await client.get_workflow_handle(floor_ids[-1]).fetch_history()
     kinds = Counter(
@@ -232,6 +245,12 @@ async def _measure(
         "wire_floor_per_s": round(floor_per_s, 2),
         "wire_floor_ratio": round(floor_per_s / bare_per_s, 3),
         "cases_to_wire_floor_ratio": round(cases_per_s / floor_per_s, 3),
+        # Where the difference goes: CPU per case of this process (the worker and the
+        # clients) and of the server, both cores busy.
+        "case_cpu_ms_python": round(case_own_ms, 1),
+        "case_cpu_ms_server": round(case_server_ms, 1),
+        "wire_floor_cpu_ms_python": round(floor_own_ms, 1),
+        "wire_floor_cpu_ms_server": round(floor_server_ms, 1),
         "events_per_case": len(history.events),
         "wire_floor_events": len(floor.events),
         "events_by_kind": dict(kinds.most_common()),

@@ -61,10 +61,7 @@ class Deliverer:
     async def deliver(self, notifications: list[Notification]) -> DeliveryReport:
         """Deliver every notification; raises :class:`DeliveriesPending` if some must be
         retried, else reports what was sent, skipped and failed for good."""
-        await asyncio.to_thread(self.store.add_notifications, notifications)
-        contacts = dict(await asyncio.to_thread(self.contacts))
-        planned = [(n, d) for n in notifications for d in plan_deliveries(n, self.config, contacts)]
-        known = await asyncio.to_thread(self.store.deliveries_by_key, [d.key for _, d in planned])
+        planned, known = await asyncio.to_thread(self._prepare, notifications)
         results = await asyncio.gather(*(self._deliver(n, d, known.get(d.key)) for n, d in planned))
         # A send was written as it happened; what was decided without sending (a channel
         # not connected, no address, a template error) is written here in one go.
@@ -89,6 +86,16 @@ class Deliverer:
                 if r.status is DeliveryStatus.FAILED
             ],
         )
+
+    def _prepare(
+        self, notifications: list[Notification]
+    ) -> tuple[list[tuple[Notification, PlannedDelivery]], dict[str, DeliveryRow]]:
+        """Put ``notifications`` in the outbox, plan their deliveries and find those
+        already recorded (one trip to a thread for the three reads and writes)."""
+        self.store.add_notifications(notifications)
+        contacts = dict(self.contacts())
+        planned = [(n, d) for n in notifications for d in plan_deliveries(n, self.config, contacts)]
+        return planned, self.store.deliveries_by_key([d.key for _, d in planned])
 
     async def close(self) -> None:
         """Close the HTTP connection pool."""
