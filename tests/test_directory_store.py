@@ -32,6 +32,13 @@ def _reserve(store: DirectoryStore, case_id: str, offer: int = 1) -> str | None:
     return decision.agent_id
 
 
+def test_an_empty_directory_says_so_rather_than_routing(store: CaseStore) -> None:
+    empty = DirectoryStore(store.engine)
+    with pytest.raises(DirectoryError, match=r"no teams.*config/directory\.toml"):
+        _reserve(empty, "C-empty")
+    assert empty.loads() == {}
+
+
 def test_seed_keeps_run_time_edits(directory_store: DirectoryStore) -> None:
     directory_store.set_presence("anna", Presence.AWAY)
     assert not directory_store.seed(read_directory(DIRECTORY_FILE))

@@ -9,7 +9,7 @@ capacity on SQLite or PostgreSQL, and a retried activity never counts twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -195,7 +195,7 @@ class DirectoryStore:
     def loads(self) -> dict[str, AgentLoad]:
         """Every agent's active cases and idle time."""
         with Session(self.engine) as session:
-            return _snapshot(session)[1]
+            return _loads(session.exec(select(AgentRow)))
 
     def reserve(
         self, request: RoutingRequest, offer: int, strategy: RoutingStrategy, vip_first: bool
@@ -423,10 +423,18 @@ def _agent_row(agent: Agent, active: int, idle_since: datetime | None) -> AgentR
 def _snapshot(session: Session) -> tuple[Directory, dict[str, AgentLoad]]:
     """The directory and every agent's load, read together in ``session``."""
     teams = [Team.model_validate_json(r.team_json) for r in session.exec(select(TeamRow))]
+    if not teams:
+        raise DirectoryError(
+            "the directory has no teams: the worker and `baton agents` load"
+            " config/directory.toml into a store that has none"
+        )
     rows = list(session.exec(select(AgentRow).order_by(AgentRow.id)))  # type: ignore[arg-type]
     directory = Directory(teams=sorted(teams, key=lambda t: t.id), agents=[_agent(r) for r in rows])
-    loads = {r.id: AgentLoad(active_cases=r.active_cases, idle_since=r.idle_since) for r in rows}
-    return directory, loads
+    return directory, _loads(rows)
+
+
+def _loads(rows: Iterable[AgentRow]) -> dict[str, AgentLoad]:
+    return {r.id: AgentLoad(active_cases=r.active_cases, idle_since=r.idle_since) for r in rows}
 
 
 def _agent(row: AgentRow) -> Agent:
