@@ -29,8 +29,11 @@ from temporalio.testing import WorkflowEnvironment
 from baton.detection.loading import load_detector
 from baton.settings import DEFAULT_CONFIG, load_policy
 from baton.store.cases import CaseStore
+from baton.store.directory import DirectoryStore
+from baton.temporal.client import BatonClient
 from baton.temporal.server import dev_server_args, installed_binary
 from baton.temporal.slots import WorkerSlots
+from domain.directory import directory_from_policy
 from domain.models import CaseInput, IncomingMessage
 from worker import create_worker
 from workflows import search_attributes
@@ -62,7 +65,11 @@ async def main(messages: int, chunk: int) -> dict[str, object]:
         store = CaseStore(f"sqlite:///{Path(tmp) / 'baton.db'}")
         try:
             with WorkerSlots().executor() as pool:
-                worker = create_worker(env.client, f"bench-{uuid.uuid4()}", detector, store, pool)
+                directory = DirectoryStore(store.engine)
+                directory.seed(directory_from_policy(policy))  # as the worker does at start
+                worker = create_worker(
+                    env.client, f"bench-{uuid.uuid4()}", detector, store, pool, directory
+                )
                 async with worker:
                     figures = await _drive(env.client, worker.task_queue, messages, chunk)
                     case_id = str(figures.pop("case_id"))
@@ -103,6 +110,7 @@ async def _drive(client: Client, task_queue: str, messages: int, chunk: int) -> 
     handle = await client.start_workflow(
         CaseWorkflow.run, case, id=workflow_id_for(case.case_id), task_queue=task_queue
     )
+    baton = BatonClient(client, task_queue)
     rates: list[float] = []
     started = time.perf_counter()
     for first in range(0, messages, chunk):
@@ -114,7 +122,7 @@ async def _drive(client: Client, task_queue: str, messages: int, chunk: int) -> 
             await handle.signal(
                 CaseWorkflow.message, IncomingMessage(message_id=f"m{i}", author=author, text=text)
             )
-        while (await handle.query(CaseWorkflow.state)).message_count < batch.stop:
+        while (await baton.case(case.case_id)).message_count < batch.stop:
             await asyncio.sleep(0.05)
         rates.append(len(batch) / (time.perf_counter() - t0))
     total = time.perf_counter() - started

@@ -4,7 +4,9 @@ standard case.
 
 The standard case: start, five messages (customer, AI, customer, AI, then the customer
 asks for a person), the offered agent accepts and answers, resolves with the follow-up
-documented, and the case closes. Cases run ``--concurrency`` at a time.
+documented, and the case closes. Cases run ``--concurrency`` at a time. For the
+standard cases and the wire floor it also reports the CPU each case cost this process
+(the worker and the clients) and the server: where the difference between the two goes.
 
 With ``--replies signal`` the AI's and the agent's replies go by the ``message`` signal
 (nothing to decide on them) and only the customer's messages, the accept and the

@@ -273,9 +273,11 @@ class BatonClient:
                 if "still opening" not in str(err) or last:
                     raise
             except RPCError as err:
-                # A query sent to a worker that just died is cancelled with it; a query
-                # changes nothing, so asking again reaches a live worker.
-                if err.status is not RPCStatusCode.CANCELLED or last:
+                # A query sent to a worker that just died is cancelled with it, and one
+                # that meets a failed workflow task (a long case continuing as new while
+                # messages arrive) is refused until the retried task completes; a query
+                # changes nothing, so asking again is safe.
+                if not (err.status is RPCStatusCode.CANCELLED or _not_ready(err)) or last:
                     raise
             await asyncio.sleep(0.1)
         raise AssertionError("unreachable")
