@@ -122,8 +122,8 @@ class Deliverer:
             await self._send(n, d, rendered)
         except DeliveryError as err:
             status = DeliveryStatus.PENDING if err.retryable else DeliveryStatus.FAILED
-            return await self._record(n, d, status, attempts, str(err), rendered)
-        return await self._record(n, d, DeliveryStatus.SENT, attempts, "", rendered)
+            return await self._record(d, _row(n, d, status, attempts, str(err), rendered))
+        return await self._record(d, _row(n, d, DeliveryStatus.SENT, attempts, "", rendered))
 
     def _unsendable(self, d: PlannedDelivery) -> tuple[DeliveryStatus, str] | None:
         if not d.channel:
@@ -147,20 +147,11 @@ class Deliverer:
             self._client = httpx.AsyncClient(follow_redirects=False)
         return self._client
 
-    async def _record(
-        self,
-        n: Notification,
-        d: PlannedDelivery,
-        status: DeliveryStatus,
-        attempts: int,
-        error: str,
-        rendered: Rendered | None = None,
-    ) -> _Result:
+    async def _record(self, d: PlannedDelivery, row: DeliveryRow) -> _Result:
         """Write a send's outcome at once: a crash after it must not send it again."""
-        row = _row(n, d, status, attempts, error, rendered)
         await asyncio.to_thread(self.store.record_delivery, row)
         _log_delivery(row)
-        return _Result(d, status, error)
+        return _Result(d, DeliveryStatus(row.status), row.last_error or "")
 
 
 def _row(
