@@ -200,17 +200,8 @@ class DeliveryRow(SQLModel, table=True):
 R = TypeVar("R", CaseEventRow, MessageRow, AssessmentRow, HandoffRow)
 
 FINAL_STATUSES = frozenset({"sent", "failed", "skipped"})
-DELIVERY_CHANGES = (
-    "key",
-    "status",
-    "attempts",
-    "last_error",
-    "subject",
-    "body",
-    "updated_at",
-    "sent_at",
-)
-"""What a newer attempt at a delivery changes (``key`` names it)."""
+DELIVERY_CHANGES = ("status", "attempts", "last_error", "subject", "body", "updated_at", "sent_at")
+"""What a newer attempt at a delivery changes."""
 
 
 def _outbox_values(notification: Notification) -> dict[str, Any]:
@@ -312,8 +303,9 @@ class CaseStore:
         return postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
 
     def _upsert(self, table: Any, key: str, columns: tuple[str, ...], where: Any) -> Any:
-        """``table``'s insert-or-update on ``key`` of ``columns``, taking its values at
-        execution; built once per store, as building one costs more than running it."""
+        """``table``'s insert that, where a row with its ``key`` exists and ``where``
+        holds, updates ``columns`` (``key`` among them is left); it takes its values at
+        execution and is built once per store, as building one costs more than running it."""
         cache_key = (table.name, *columns)
         stmt = self._statements.get(cache_key)
         if stmt is None:
