@@ -66,7 +66,8 @@ class Deliverer:
         # A send was written as it happened; what was decided without sending (a channel
         # not connected, no address, a template error) is written here in one go.
         decided = [r.unrecorded for r in results if r.unrecorded is not None]
-        await asyncio.to_thread(self.store.record_deliveries, decided)
+        if decided:
+            await asyncio.to_thread(self.store.record_deliveries, decided)
         for row in decided:
             _log_delivery(row)
         pending = [r for r in results if r.status is DeliveryStatus.PENDING]
