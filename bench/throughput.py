@@ -7,6 +7,9 @@ asks for a person), the offered agent accepts and answers, resolves with the fol
 documented, and the case closes. Cases run ``--concurrency`` at a time. For the
 standard cases and the wire floor it also reports the CPU each case cost this process
 (the worker and the clients) and the server: where the difference between the two goes.
+It then runs the standard cases again with the customer's messages encoded ahead
+(``encoder_primed``): the same engine without the sentence encoder's work, which
+``bench/detection.py`` prices per message.
 
 With ``--replies signal`` the AI's and the agent's replies go by the ``message`` signal
 (nothing to decide on them) and only the customer's messages, the accept and the
@@ -36,7 +39,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from baton.detection.loading import load_detector
+from baton.detection.loading import for_batches, load_detector
 from baton.settings import DEFAULT_CONFIG, load_policy
 from baton.store.cases import CaseStore
 from baton.store.directory import DirectoryStore
@@ -45,6 +48,7 @@ from baton.temporal.history import local_activities, regular_activities
 from baton.temporal.sandbox import serve_workflow_code
 from baton.temporal.server import dev_server_args, installed_binary
 from baton.temporal.slots import WorkerSlots
+from domain.detector import Detector
 from domain.directory import directory_from_policy
 from domain.models import CaseInput
 from worker import create_worker
@@ -76,6 +80,25 @@ async def _measured(
     return rate, 1000 * (own1 - own0) / n, 1000 * (server1 - server0) / n
 
 
+STANDARD_TURNS = [
+    ("customer", "Hello, my invoice was charged twice this month."),
+    ("ai", "I am sorry to hear that. Let me check your invoice."),
+    ("customer", "It is invoice 4711, both charges are on my card statement."),
+    ("ai", "I can see both charges. A refund needs a colleague."),
+    ("customer", "Then I want to talk to a human, please."),
+]
+"""The standard case's five messages: the customer's three go through detection."""
+
+
+def encoder_primed(detector: Detector) -> Detector:
+    """``detector`` with the standard case's customer messages encoded ahead, as a batch
+    run primes its encoder: everything of a case but the sentence encoder's work."""
+    primed, prime = for_batches(detector)
+    if prime is not None:
+        prime([text for author, text in STANDARD_TURNS if author == "customer"])
+    return primed
+
+
 async def _standard_case(
     baton: BatonClient, client: Client, i: int, replies: str = "update"
 ) -> str:
@@ -88,14 +111,7 @@ async def _standard_case(
         }
     )
     await baton.start_case(case)
-    turns = [
-        ("customer", "Hello, my invoice was charged twice this month."),
-        ("ai", "I am sorry to hear that. Let me check your invoice."),
-        ("customer", "It is invoice 4711, both charges are on my card statement."),
-        ("ai", "I can see both charges. A refund needs a colleague."),
-        ("customer", "Then I want to talk to a human, please."),
-    ]
-    for n, (author, text) in enumerate(turns, start=1):
+    for n, (author, text) in enumerate(STANDARD_TURNS, start=1):
         await _say(
             baton, case.case_id, replies, {"message_id": f"m{n}", "author": author, "text": text}
         )
@@ -188,7 +204,7 @@ async def main(
 
 async def _measure(
     client: Client,
-    detector: object,
+    detector: Detector,
     store: CaseStore,
     directory: DirectoryStore,
     pool: ThreadPoolExecutor,
@@ -208,8 +224,12 @@ async def _measure(
         max_concurrent_workflow_tasks=slots.workflow_tasks,  # both workers alike
         max_concurrent_activities=slots.regular,
     )
-    engine = create_worker(client, queue, detector, store, pool, directory, slots=slots)  # type: ignore[arg-type]
+    engine = create_worker(client, queue, detector, store, pool, directory, slots=slots)
+    primed_engine = create_worker(
+        client, f"{queue}-primed", encoder_primed(detector), store, pool, directory, slots=slots
+    )
     baton = BatonClient(client, queue)
+    primed_baton = BatonClient(client, f"{queue}-primed")
     case_ids: list[str] = []
     floor_ids: list[str] = []
 
@@ -221,17 +241,22 @@ async def _measure(
     async def case_run(i: int) -> None:
         case_ids.append(await _standard_case(baton, client, i, replies))
 
+    async def primed_run(i: int) -> None:
+        await _standard_case(primed_baton, client, i, replies)
+
     async def floor_run(i: int) -> None:
         floor_ids.append(await _wire_floor_case(client, f"{queue}-bare", i, replies))
 
-    async with bare, engine:
-        await _in_parallel(concurrency, concurrency, bare_run)  # warm up both
+    async with bare, engine, primed_engine:
+        await _in_parallel(concurrency, concurrency, bare_run)  # warm up all three
         await _in_parallel(2, 2, case_run)
+        await _in_parallel(2, 2, primed_run)
         bare_per_s = await _in_parallel(cases * 4, concurrency, bare_run)
         floor_per_s, floor_own_ms, floor_server_ms = await _measured(
             cases * 2, concurrency, floor_run
         )
         cases_per_s, case_own_ms, case_server_ms = await _measured(cases, concurrency, case_run)
+        primed_per_s, primed_own_ms, _ = await _measured(cases, concurrency, primed_run)
         history = await client.get_workflow_handle(workflow_id_for(case_ids[-1])).fetch_history()
         floor = await client.get_workflow_handle(floor_ids[-1]).fetch_history()
     kinds = Counter(
@@ -253,6 +278,12 @@ async def _measure(
         "case_cpu_ms_server": round(case_server_ms, 1),
         "wire_floor_cpu_ms_python": round(floor_own_ms, 1),
         "wire_floor_cpu_ms_server": round(floor_server_ms, 1),
+        # The same cases with the customer messages encoded ahead: what the rest of
+        # Baton costs, and what the sentence encoder adds to a case.
+        "cases_per_s_encoder_primed": round(primed_per_s, 2),
+        "cases_to_wire_floor_ratio_encoder_primed": round(primed_per_s / floor_per_s, 3),
+        "case_cpu_ms_python_encoder_primed": round(primed_own_ms, 1),
+        "encoder_cpu_ms_per_case": round(case_own_ms - primed_own_ms, 1),
         "events_per_case": len(history.events),
         "wire_floor_events": len(floor.events),
         "events_by_kind": dict(kinds.most_common()),
