@@ -7,9 +7,11 @@ asks for a person), the offered agent accepts and answers, resolves with the fol
 documented, and the case closes. Cases run ``--concurrency`` at a time. For the
 standard cases and the wire floor it also reports the CPU each case cost this process
 (the worker and the clients) and the server: where the difference between the two goes.
-It then runs the standard cases again with the customer's messages encoded ahead
+It also runs the standard cases with the customer's messages encoded ahead
 (``encoder_primed``): the same engine without the sentence encoder's work, which
-``bench/detection.py`` prices per message.
+``bench/detection.py`` prices per message. The wire floor, the standard cases and the
+primed ones take turns (``ROUNDS``), so a machine whose speed drifts during the run
+weighs on all three alike.
 
 With ``--replies signal`` the AI's and the agent's replies go by the ``message`` signal
 (nothing to decide on them) and only the customer's messages, the accept and the
@@ -30,6 +32,7 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from bare import BareWorkflow, WireFloorWorkflow, echo
@@ -58,27 +61,55 @@ from workflows.case import workflow_id_for
 
 async def _in_parallel(n: int, concurrency: int, one: Callable[[int], Awaitable[None]]) -> float:
     """Run ``one(i)`` for i < n, ``concurrency`` at a time; returns items per second."""
-    return (await _measured(n, concurrency, one))[0]
+    tally = Tally()
+    await tally.run(n, concurrency, one)
+    return tally.per_s
 
 
-async def _measured(
-    n: int, concurrency: int, one: Callable[[int], Awaitable[None]]
-) -> tuple[float, float, float]:
-    """:func:`_in_parallel`'s rate, and the milliseconds of CPU each item cost this
-    process (worker and clients) and the server."""
-    gate = asyncio.Semaphore(concurrency)
+@dataclass
+class Tally:
+    """Items run, and the seconds and CPU they took, added up over several batches."""
 
-    async def guarded(i: int) -> None:
-        async with gate:
-            await one(i)
+    items: int = 0
+    seconds: float = 0.0
+    own_cpu: float = 0.0
+    server_cpu: float = 0.0
 
-    own0, server0 = cpu_seconds()
-    t0 = time.perf_counter()
-    await asyncio.gather(*(guarded(i) for i in range(n)))
-    rate = n / (time.perf_counter() - t0)
-    own1, server1 = cpu_seconds()
-    return rate, 1000 * (own1 - own0) / n, 1000 * (server1 - server0) / n
+    async def run(self, n: int, concurrency: int, one: Callable[[int], Awaitable[None]]) -> None:
+        """Run ``one(i)`` for i < n, ``concurrency`` at a time, and count it."""
+        gate = asyncio.Semaphore(concurrency)
 
+        async def guarded(i: int) -> None:
+            async with gate:
+                await one(i)
+
+        own0, server0 = cpu_seconds()
+        t0 = time.perf_counter()
+        await asyncio.gather(*(guarded(self.items + i) for i in range(n)))
+        self.seconds += time.perf_counter() - t0
+        own1, server1 = cpu_seconds()
+        self.own_cpu += own1 - own0
+        self.server_cpu += server1 - server0
+        self.items += n
+
+    @property
+    def per_s(self) -> float:
+        """Items per second."""
+        return self.items / self.seconds
+
+    @property
+    def own_ms(self) -> float:
+        """Milliseconds of CPU an item cost this process (the worker and the clients)."""
+        return 1000 * self.own_cpu / self.items
+
+    @property
+    def server_ms(self) -> float:
+        """Milliseconds of CPU an item cost the server."""
+        return 1000 * self.server_cpu / self.items
+
+
+ROUNDS = 3
+"""The wire floor, the standard cases and the primed ones are measured in this many turns."""
 
 STANDARD_TURNS = [
     ("customer", "Hello, my invoice was charged twice this month."),
@@ -252,13 +283,15 @@ async def _measure(
         await _in_parallel(2, 2, case_run)
         await _in_parallel(2, 2, primed_run)
         bare_per_s = await _in_parallel(cases * 4, concurrency, bare_run)
-        floor_per_s, floor_own_ms, floor_server_ms = await _measured(
-            cases * 2, concurrency, floor_run
-        )
-        cases_per_s, case_own_ms, case_server_ms = await _measured(cases, concurrency, case_run)
-        primed_per_s, primed_own_ms, _ = await _measured(cases, concurrency, primed_run)
+        floor, standard, primed = Tally(), Tally(), Tally()
+        # In turns, so a machine whose speed drifts during the run weighs on all three.
+        for turn in range(ROUNDS):
+            share = cases * (turn + 1) // ROUNDS - cases * turn // ROUNDS
+            await floor.run(share * 2, concurrency, floor_run)
+            await standard.run(share, concurrency, case_run)
+            await primed.run(share, concurrency, primed_run)
         history = await client.get_workflow_handle(workflow_id_for(case_ids[-1])).fetch_history()
-        floor = await client.get_workflow_handle(floor_ids[-1]).fetch_history()
+        floor_history = await client.get_workflow_handle(floor_ids[-1]).fetch_history()
     kinds = Counter(
         str(e.WhichOneof("attributes")).removesuffix("_event_attributes") for e in history.events
     )
@@ -266,26 +299,27 @@ async def _measure(
     local = local_activities(history)
     return {
         "bare_workflows_per_s": round(bare_per_s, 1),
-        "cases_per_s": round(cases_per_s, 2),
-        "throughput_ratio": round(cases_per_s / bare_per_s, 3),
+        "cases_per_s": round(standard.per_s, 2),
+        "throughput_ratio": round(standard.per_s / bare_per_s, 3),
         # The same calls with nothing behind them: the most any engine could reach.
-        "wire_floor_per_s": round(floor_per_s, 2),
-        "wire_floor_ratio": round(floor_per_s / bare_per_s, 3),
-        "cases_to_wire_floor_ratio": round(cases_per_s / floor_per_s, 3),
+        "wire_floor_per_s": round(floor.per_s, 2),
+        "wire_floor_ratio": round(floor.per_s / bare_per_s, 3),
+        "cases_to_wire_floor_ratio": round(standard.per_s / floor.per_s, 3),
         # Where the difference goes: CPU per case of this process (the worker and the
         # clients) and of the server, both cores busy.
-        "case_cpu_ms_python": round(case_own_ms, 1),
-        "case_cpu_ms_server": round(case_server_ms, 1),
-        "wire_floor_cpu_ms_python": round(floor_own_ms, 1),
-        "wire_floor_cpu_ms_server": round(floor_server_ms, 1),
+        "case_cpu_ms_python": round(standard.own_ms, 1),
+        "case_cpu_ms_server": round(standard.server_ms, 1),
+        "wire_floor_cpu_ms_python": round(floor.own_ms, 1),
+        "wire_floor_cpu_ms_server": round(floor.server_ms, 1),
         # The same cases with the customer messages encoded ahead: what the rest of
         # Baton costs, and what the sentence encoder adds to a case.
-        "cases_per_s_encoder_primed": round(primed_per_s, 2),
-        "cases_to_wire_floor_ratio_encoder_primed": round(primed_per_s / floor_per_s, 3),
-        "case_cpu_ms_python_encoder_primed": round(primed_own_ms, 1),
-        "encoder_cpu_ms_per_case": round(case_own_ms - primed_own_ms, 1),
+        "cases_per_s_encoder_primed": round(primed.per_s, 2),
+        "cases_to_wire_floor_ratio_encoder_primed": round(primed.per_s / floor.per_s, 3),
+        "case_cpu_ms_python_encoder_primed": round(primed.own_ms, 1),
+        "case_cpu_ms_server_encoder_primed": round(primed.server_ms, 1),
+        "encoder_cpu_ms_per_case": round(standard.own_ms - primed.own_ms, 1),
         "events_per_case": len(history.events),
-        "wire_floor_events": len(floor.events),
+        "wire_floor_events": len(floor_history.events),
         "events_by_kind": dict(kinds.most_common()),
         "activities_by_type": dict(activities.most_common()),
         "local_activities_by_type": dict(local.most_common()),
