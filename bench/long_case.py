@@ -6,7 +6,7 @@ and reports per chunk how fast they were taken in, plus how often the case conti
 as new, the longest run's history, worker memory, the store's row counts and how long
 the record takes to catch up with the conversation after one more message once the
 documentation window has passed (plain messages are written with the case's next
-change, so the closing message itself waits for the one after it). Healthy
+change, so the closing message itself waits for the case's next wake). Healthy
 means: the last chunk is about as fast as the first (no growth with length).
 
     .venv/bin/python bench/long_case.py [--messages 10000] [--chunk 1000]
@@ -81,7 +81,7 @@ async def main(messages: int, chunk: int) -> dict[str, object]:
                     await handle.signal(CaseWorkflow.message, closing)
                     t0 = time.perf_counter()
                     # The closing message wakes the case, which writes every message
-                    # older than the window; the closing one itself waits for the next.
+                    # older than the window; the closing one waits for the next wake.
                     while len(store.messages(case_id)) < messages:
                         await asyncio.sleep(0.1)
                     figures["documentation_lag_s"] = round(time.perf_counter() - t0, 1)
