@@ -4,7 +4,9 @@ Cases start at a steady rate (default 5 per second); each one's first customer m
 asks for a person, which hands the case off at once. Measured per case: from calling
 ``post_message`` to the agent's ``case_offered`` notification arriving at a local
 webhook receiver (signed, over HTTP on loopback), through the embedded server and the
-production worker. Reports p50, p99 and the worst.
+production worker. Reports p50, p99 and the worst, and from the cases' histories the
+p50 of the three stages a decision passes (the opening task, the task that takes the
+message, the delivery activity).
 
     .venv/bin/python bench/latency.py [--rate 5] [--seconds 30] [--workflow-tasks N]
 """
@@ -41,6 +43,7 @@ from domain.directory import directory_from_policy
 from domain.models import CaseInput
 from worker import create_worker
 from workflows import search_attributes
+from workflows.case import workflow_id_for
 
 SECRET_ENV = "BENCH_WEBHOOK_SECRET"
 
@@ -121,7 +124,9 @@ async def main(rate: float, seconds: float, slots: WorkerSlots) -> dict[str, obj
                     env.client, queue, detector, store, pool, directory, deliverer, slots=slots
                 )
                 async with worker:
-                    figures = await _load(BatonClient(env.client, queue), receiver, rate, seconds)
+                    baton = BatonClient(env.client, queue)
+                    figures = await _load(baton, receiver, rate, seconds)
+                    figures |= await _stages(baton, list(receiver.arrived))
                     figures["workflow_task_slots"] = slots.workflow_tasks
         finally:
             await deliverer.close()
@@ -175,6 +180,36 @@ async def _load(
         "decision_p99_ms": round(quantiles[98], 1),
         "decision_max_ms": round(latencies[-1], 1),
     }
+
+
+async def _stages(baton: BatonClient, case_ids: list[str]) -> dict[str, object]:
+    """Where a decision's time goes, p50 over the cases' histories (server event times):
+    the opening workflow task (the update waits for it unless it lands in it), the task
+    that takes the message (detection, reservation, record), and the delivery activity
+    that sends the offer."""
+    stages = ("opening_task", "message_task", "delivery_activity")
+    spans: dict[str, list[float]] = {stage: [] for stage in stages}
+    for case_id in case_ids:
+        history = await baton.client.get_workflow_handle(workflow_id_for(case_id)).fetch_history()
+        tasks: list[list[float]] = []  # each workflow task's start and completion
+        first: dict[str, float] = {}  # each kind of event's first time
+        taking = -1  # the task the update was accepted in
+        for event in history.events:
+            kind = str(event.WhichOneof("attributes")).removesuffix("_event_attributes")
+            ms = float(event.event_time.ToMilliseconds())
+            first.setdefault(kind, ms)
+            if kind == "workflow_task_started":
+                tasks.append([ms])
+            elif kind == "workflow_task_completed":
+                tasks[-1].append(ms)
+            elif kind == "workflow_execution_update_accepted" and taking < 0:
+                taking = len(tasks) - 1
+        spans["message_task"].append(tasks[taking][1] - tasks[taking][0])
+        if taking > 0:
+            spans["opening_task"].append(tasks[0][1] - tasks[0][0])
+        delivery = first["activity_task_completed"] - first["activity_task_scheduled"]
+        spans["delivery_activity"].append(delivery)
+    return {f"{name}_p50_ms": round(statistics.median(v), 1) for name, v in spans.items() if v}
 
 
 if __name__ == "__main__":
