@@ -37,6 +37,7 @@ from baton.settings import DEFAULT_CONFIG, DEFAULT_NOTIFICATIONS, load_policy
 from baton.store.cases import CaseStore
 from baton.store.directory import DirectoryStore
 from baton.temporal.client import BatonClient
+from baton.temporal.history import event_kind
 from baton.temporal.server import dev_server_args, installed_binary
 from baton.temporal.slots import WorkerSlots
 from domain.directory import directory_from_policy
@@ -195,7 +196,7 @@ async def _stages(baton: BatonClient, case_ids: list[str]) -> dict[str, object]:
         first: dict[str, float] = {}  # each kind of event's first time
         taking = -1  # the task the update was accepted in
         for event in history.events:
-            kind = str(event.WhichOneof("attributes")).removesuffix("_event_attributes")
+            kind = event_kind(event)
             ms = float(event.event_time.ToMilliseconds())
             first.setdefault(kind, ms)
             if kind == "workflow_task_started":

@@ -7,10 +7,22 @@ import json
 from collections import Counter
 
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
 """The marker name the SDK records a local activity's outcome under."""
+
+
+def event_kind(event: HistoryEvent) -> str:
+    """An event's kind in the words of its attributes: ``workflow_task_started``,
+    ``marker_recorded``, ``timer_fired``..."""
+    return str(event.WhichOneof("attributes")).removesuffix("_event_attributes")
+
+
+def event_kinds(history: WorkflowHistory) -> Counter[str]:
+    """How many events of each kind the history holds."""
+    return Counter(event_kind(e) for e in history.events)
 
 
 def regular_activities(history: WorkflowHistory) -> Counter[str]:
