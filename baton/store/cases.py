@@ -427,14 +427,6 @@ class CaseStore:
                 stmt = stmt.where(DeliveryRow.case_id == case_id)
             return list(session.exec(stmt.order_by(DeliveryRow.created_at, DeliveryRow.key)))  # type: ignore[arg-type]
 
-    def add_notification(self, notification: Notification) -> bool:
-        """Store ``notification`` once; False if its key was already there."""
-        table = OutboxRow.__table__  # type: ignore[attr-defined]
-        values = _outbox_values(notification)
-        stmt = self._insert()(table).values(values).on_conflict_do_nothing().returning(table.c.key)
-        with Session(self.engine) as session, session.begin():
-            return session.execute(stmt).first() is not None
-
     # ------------------------------------------------------------- reading
     def customer_cases(self, customer_id: str, exclude: str, limit: int) -> list[CaseRow]:
         """A customer's most recent cases (newest first), without ``exclude``."""
