@@ -45,6 +45,7 @@ from baton.store.cases import CaseStore
 from baton.store.directory import DirectoryStore, read_directory
 from baton.temporal.client import BatonClient
 from baton.temporal.embedded import EmbeddedServerError, lock_data_dir, start_server
+from baton.temporal.heap import freeze_startup_objects
 from baton.temporal.log_context import CaseLogContext
 from baton.temporal.sandbox import serve_workflow_code, workflow_runner
 from baton.temporal.schedules import ensure_learning_schedule, ensure_retention_schedule
@@ -243,14 +244,16 @@ async def _serve(
             print(f"baton: schedule refused: {err}", file=sys.stderr)
             return 2
         async with worker:
+            desk = _serve_desk(
+                settings, checked, BatonClient(client, settings.baton_task_queue), store
+            )
             log.info(
                 "worker running",
                 task_queue=settings.baton_task_queue,
                 namespace=settings.temporal_namespace,
                 policy_version=detector.policy.version,
-            )
-            desk = _serve_desk(
-                settings, checked, BatonClient(client, settings.baton_task_queue), store
+                # Built and started, nothing awaited yet: no case has run in this process.
+                frozen_objects=freeze_startup_objects(),
             )
             await stop.wait()
             if desk is not None:

@@ -1,6 +1,7 @@
 """``python worker.py`` as users run it: embedded server, clean stop, cases survive."""
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -69,6 +70,8 @@ async def test_embedded_server_runs_stops_cleanly_and_keeps_cases(worker_env) ->
 
     first = WorkerProcess(worker_env)
     await first.wait_running()
+    # What the start built is kept out of the collector's walk (baton/temporal/heap.py).
+    assert json.loads(first.log[-1])["frozen_objects"] > 10_000
     try:
         client = await BatonClient.connect(settings)
         await client.start_case(case)
