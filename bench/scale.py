@@ -26,7 +26,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from figures import save
@@ -172,16 +172,16 @@ async def _wait_for_timers(
     deadline = t0 + minutes * 60 + 600
     while time.monotonic() < deadline:
         await asyncio.sleep(5)
-        rows = store.cases_opened(
-            datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
-        )
-        closed = sum(r.state == "CLOSED" for r in rows)
-        if waiting and len(rows) == len(ids):
+        # Counted in SQL: loading 10,000 rows every 5 s took the worker's interpreter
+        # from the cases it measures (a twentieth of it in a storm of 3,000).
+        by_state = await asyncio.to_thread(store.count_by_state)
+        on_record, closed = sum(by_state.values()), by_state.get("CLOSED", 0)
+        if waiting and on_record == len(ids):
             rss, peak = _rss_mib()  # every case documented: the plateau
             db = sum(f.stat().st_size for f in folder.glob("temporal.db*"))
             out |= {
                 "taken_in_s": round(time.monotonic() - t0, 1),
-                "open_at_plateau": len(rows) - closed,
+                "open_at_plateau": on_record - closed,
                 "open_cases_worker_rss_mib": round(rss, 1),
                 "worker_peak_rss_mib": round(peak, 1),
                 "server_db_mib": round(db / 2**20, 1),

@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 import pytest
 
 from baton.store.cases import CaseStore, DeliveryRow
+from domain.case import CaseFile
 from domain.models import CaseRecordBatch, Notification
 from domain.states import CaseState
-from tests.conftest import case_on
+from tests.conftest import case_on, new_case
 from tests.test_case_rules import at, open_case, say
 
 
@@ -57,6 +58,15 @@ def test_case_record_is_written_once(any_store: CaseStore, policy) -> None:
     assert [e.seq for e in any_store.events(case_id)] == [1]
     assert [m.text for m in any_store.messages(case_id)] == ["message 0", "message 1"]
     assert [a.seq for a in any_store.assessments(case_id)] == [1, 2]
+
+
+def test_cases_are_counted_by_state(any_store: CaseStore, policy) -> None:
+    assert any_store.count_by_state() == {}
+    files = [CaseFile.open(new_case(), policy, at(0)) for _ in range(3)]
+    say(files[0], "I want to talk to a human", at(1))
+    for file in files:
+        any_store.write_case(_batch_of(file))
+    assert any_store.count_by_state() == {"AI_HANDLING": 2, "HANDOFF": 1}
 
 
 def test_handoff_packages_and_assessments_are_written_once(any_store: CaseStore, policy) -> None:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Column, Engine, Text, and_, delete, event, update
+from sqlalchemy import Column, Engine, Text, and_, delete, event, func, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
@@ -448,6 +448,12 @@ class CaseStore:
                 .order_by(CaseRow.opened_at, CaseRow.case_id)  # type: ignore[arg-type]
             )
             return list(session.exec(stmt))
+
+    def count_by_state(self) -> dict[str, int]:
+        """How many cases are on record in each state (one query, no rows loaded)."""
+        with Session(self.engine) as session:
+            stmt = select(CaseRow.state, func.count()).group_by(CaseRow.state)
+            return {state: count for state, count in session.exec(stmt)}
 
     def case(self, case_id: str) -> CaseRow | None:
         """The stored record of ``case_id``."""
