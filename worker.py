@@ -45,7 +45,7 @@ from baton.store.cases import CaseStore
 from baton.store.directory import DirectoryStore, read_directory
 from baton.temporal.client import BatonClient
 from baton.temporal.embedded import EmbeddedServerError, lock_data_dir, start_server
-from baton.temporal.heap import freeze_startup_objects
+from baton.temporal.heap import settle_heap
 from baton.temporal.log_context import CaseLogContext
 from baton.temporal.sandbox import serve_workflow_code, workflow_runner
 from baton.temporal.schedules import ensure_learning_schedule, ensure_retention_schedule
@@ -253,7 +253,7 @@ async def _serve(
                 namespace=settings.temporal_namespace,
                 policy_version=detector.policy.version,
                 # Built and started, nothing awaited yet: no case has run in this process.
-                frozen_objects=freeze_startup_objects(),
+                frozen_objects=settle_heap(),
             )
             await stop.wait()
             if desk is not None:

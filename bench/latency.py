@@ -37,7 +37,7 @@ from baton.settings import DEFAULT_CONFIG, DEFAULT_NOTIFICATIONS, load_policy
 from baton.store.cases import CaseStore
 from baton.store.directory import DirectoryStore
 from baton.temporal.client import BatonClient
-from baton.temporal.heap import freeze_startup_objects
+from baton.temporal.heap import settle_heap
 from baton.temporal.history import event_kind
 from baton.temporal.server import dev_server_args, installed_binary
 from baton.temporal.slots import WorkerSlots
@@ -126,7 +126,7 @@ async def main(rate: float, seconds: float, slots: WorkerSlots) -> dict[str, obj
                     env.client, queue, detector, store, pool, directory, deliverer, slots=slots
                 )
                 async with worker:
-                    freeze_startup_objects()  # as worker.py does once its worker is built
+                    settle_heap()  # as worker.py does once its worker is built
                     baton = BatonClient(env.client, queue)
                     figures = await _load(baton, receiver, rate, seconds)
                     figures |= await _stages(baton, list(receiver.arrived))

@@ -33,7 +33,7 @@ from baton.settings import DEFAULT_CONFIG, load_policy
 from baton.store.cases import CaseStore
 from baton.store.directory import DirectoryStore
 from baton.temporal.client import BatonClient
-from baton.temporal.heap import freeze_startup_objects
+from baton.temporal.heap import settle_heap
 from baton.temporal.server import dev_server_args, installed_binary
 from baton.temporal.slots import WorkerSlots
 from domain.directory import directory_from_policy
@@ -88,7 +88,7 @@ async def main(messages: int, chunk: int) -> dict[str, object]:
                     env.client, f"bench-{uuid.uuid4()}", detector, store, pool, directory
                 )
                 async with worker:
-                    freeze_startup_objects()  # as worker.py does once its worker is built
+                    settle_heap()  # as worker.py does once its worker is built
                     figures = await _drive(env.client, worker.task_queue, messages, chunk)
                     case_id = str(figures.pop("case_id"))
                     handle = env.client.get_workflow_handle(workflow_id_for(case_id))

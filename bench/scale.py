@@ -38,7 +38,7 @@ from temporalio.testing import WorkflowEnvironment
 from baton.detection.loading import load_detector
 from baton.settings import DEFAULT_CONFIG
 from baton.store.cases import CaseStore
-from baton.temporal.heap import freeze_startup_objects
+from baton.temporal.heap import settle_heap
 from baton.temporal.server import dev_server_args, installed_binary
 from baton.temporal.slots import WorkerSlots
 from domain.models import CaseInput, IncomingMessage
@@ -140,7 +140,7 @@ async def main(cases: int, minutes: int, concurrency: int, slots: WorkerSlots) -
             with slots.executor() as pool:
                 queue = f"scale-{uuid.uuid4()}"
                 async with create_worker(env.client, queue, detector, store, pool, slots=slots):
-                    freeze_startup_objects()  # as worker.py does once its worker is built
+                    settle_heap()  # as worker.py does once its worker is built
                     t0 = time.perf_counter()
                     ids = await _start(env.client, queue, cases, concurrency)
                     figures["start_s"] = round(time.perf_counter() - t0, 1)

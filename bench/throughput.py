@@ -50,7 +50,7 @@ from baton.settings import DEFAULT_CONFIG, load_policy
 from baton.store.cases import CaseStore
 from baton.store.directory import DirectoryStore
 from baton.temporal.client import BatonClient
-from baton.temporal.heap import freeze_startup_objects
+from baton.temporal.heap import settle_heap
 from baton.temporal.history import event_kinds, local_activities, regular_activities
 from baton.temporal.sandbox import serve_workflow_code
 from baton.temporal.server import dev_server_args, installed_binary
@@ -299,7 +299,7 @@ async def _measure(
         floor_ids.append(await _wire_floor_case(client, f"{queue}-bare", i, replies))
 
     async with bare, engine, primed_engine:
-        freeze_startup_objects()  # as worker.py does once its worker is built
+        settle_heap()  # as worker.py does once its worker is built
         await _in_parallel(concurrency, concurrency, bare_run)  # warm up all three
         await _in_parallel(2, 2, case_run)
         await _in_parallel(2, 2, primed_run)
