@@ -7,6 +7,7 @@ pure; reading the file is the adapters' job (``baton.settings``).
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Self
@@ -468,3 +469,30 @@ class EscalationPolicy(_Strict):
         complexity = self.detection.complexity.model_copy(update={"topics": {}})
         detection = self.detection.model_copy(update={"keywords": {}, "complexity": complexity})
         return self.model_copy(update={"detection": detection})
+
+
+SHARED_POLICIES = 8
+"""How many policies (the newest ones) :func:`shared` keeps for cases to share."""
+
+_shared: dict[str, EscalationPolicy] = {}
+_sharing = threading.Lock()  # cases run their workflow tasks on several threads
+
+
+def shared(policy: EscalationPolicy) -> EscalationPolicy:
+    """``policy``, or an equal one that other cases of this process already hold.
+
+    Each case decodes its own copy of the policy from its history, some 360 tracked
+    objects and 100 KiB: with a thousand cases held, a third of what the worker keeps
+    and what each full garbage collection walks. The model is frozen and no rule
+    changes it, so equal copies can be one. A policy that differs from the one kept
+    under its version is returned as it is and kept instead.
+    """
+    with _sharing:
+        kept = _shared.get(policy.version)
+        if kept is not None and kept == policy:
+            return kept
+        _shared.pop(policy.version, None)
+        _shared[policy.version] = policy  # the newest last
+        while len(_shared) > SHARED_POLICIES:
+            del _shared[next(iter(_shared))]
+    return policy

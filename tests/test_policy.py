@@ -6,7 +6,7 @@ import pytest
 
 from baton.settings import DEFAULT_CONFIG, ConfigError, load_policy
 from domain.language import Language
-from domain.policy import SERVED_LANGUAGES
+from domain.policy import SERVED_LANGUAGES, SHARED_POLICIES, EscalationPolicy, shared
 from domain.states import Severity
 
 
@@ -73,3 +73,31 @@ def test_a_case_carries_the_policy_without_the_phrase_tables() -> None:
     wire = carried.model_dump_json()
     assert type(policy).model_validate_json(wire) == carried
     assert len(wire) < 0.7 * len(policy.model_dump_json())
+
+
+def _decoded(policy: EscalationPolicy, **changes: object) -> EscalationPolicy:
+    """A copy of ``policy`` as a case decodes it from its history."""
+    return EscalationPolicy.model_validate_json(policy.model_copy(update=changes).model_dump_json())
+
+
+def test_cases_with_equal_policies_share_one_and_a_changed_policy_is_not_mixed_in() -> None:
+    carried = load_policy(DEFAULT_CONFIG).for_case()
+    first, second = _decoded(carried, version="shared-a"), _decoded(carried, version="shared-a")
+    assert first is not second
+    assert shared(first) is first and shared(second) is first
+    # Edited without a new version: the case keeps its own copy, which later cases share.
+    timers = carried.timers
+    longer = timers.model_copy(update={"customer_inactivity": timers.customer_inactivity * 2})
+    edited = _decoded(carried, version="shared-a", timers=longer)
+    assert edited != first
+    assert shared(edited) is edited and shared(_decoded(edited)) is edited
+    assert shared(_decoded(carried, version="shared-a")) is not first
+
+
+def test_only_the_newest_policies_are_kept_for_sharing() -> None:
+    carried = load_policy(DEFAULT_CONFIG).for_case()
+    oldest = shared(_decoded(carried, version="kept-0"))
+    for n in range(1, SHARED_POLICIES + 1):
+        shared(_decoded(carried, version=f"kept-{n}"))
+    again = _decoded(carried, version="kept-0")
+    assert shared(again) is again and again is not oldest  # dropped: no longer shared

@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
         MessageRecord,
         Notification,
     )
-    from domain.policy import ActivityTimeouts, EscalationPolicy
+    from domain.policy import ActivityTimeouts, EscalationPolicy, shared
     from workflows import search_attributes as sa
 
 from workflows.case.base import LOCAL_FAILURES
@@ -139,7 +139,7 @@ class CaseWorkflow(CaseMessages, HumanCommands, CaseRouting, CaseSideEffects):
     async def _open(self, case: CaseInput) -> CaseFile:
         carried = case.carry_over
         if carried is not None:
-            policy = carried.policy  # a case keeps the policy it started with
+            policy = shared(carried.policy)  # a case keeps the policy it started with
             self._outbox = {n.key: n for n in carried.pending_notifications}
             self._undocumented_events = list(carried.undocumented_events)
             self._undocumented_messages = list(carried.undocumented_messages)
@@ -151,7 +151,7 @@ class CaseWorkflow(CaseMessages, HumanCommands, CaseRouting, CaseSideEffects):
             resumed = CaseFile(carried.view, policy, carried.seen_message_ids)
             resumed.directory_ops = list(carried.directory_ops)
             return resumed
-        policy = await self._load_policy()
+        policy = shared(await self._load_policy())
         try:
             file = CaseFile.open(case, policy, workflow.now())
         except CaseRuleViolation as err:
