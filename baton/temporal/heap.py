@@ -8,8 +8,8 @@ built (:func:`settle_heap`):
   the detector's model, pydantic's schemas, the SDK). Each full collection walked them
   again, and the slowest decisions waited 120 to 270 ms for it (``bench/latency.py``).
   They are frozen out of the walk.
-- The cases the worker holds (``BATON_CACHED_CASES``, 600 to 1,000 tracked objects
-  each): with 1,000 held a full collection takes about a second. A case replayed after
+- The cases the worker holds (``BATON_CACHED_CASES``, some 700 tracked objects each):
+  with 1,000 held a full collection takes up to a second. A case replayed after
   it left the cache leaves its old sandbox behind as cycles that only a full collection
   frees, and Python starts one whenever what reached the oldest generation since the
   last one exceeds a quarter of what that one walked: in a storm of replayed timers, a
@@ -26,7 +26,8 @@ import gc
 FULL_COLLECTION_SPACING = 100
 """Middle-generation collections (one per 7,000 or so new container objects) before a
 full collection is considered; Python's default is 10. What waits for the next full
-collection is bounded by it: some 700,000 container objects, tens of MiB."""
+collection is bounded by it: some 700,000 container objects (about 90 MiB more in the
+storms measured)."""
 
 
 def settle_heap() -> int:
